@@ -1,0 +1,120 @@
+"""The one settings object of nocai, read from the environment (and an optional ``.env`` file).
+
+Every field has a default and a description; the README's settings table is generated from this class
+(``nocai docs settings``) and a test fails when the two differ. Environment names are ``NOCAI_<FIELD>``
+except ``DATABASE_URL``, which keeps the name every PostgreSQL tool already uses.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("nocai", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """nocai's configuration. Construct with ``get_settings()``; tests build their own instances."""
+
+    model_config = SettingsConfigDict(env_prefix="NOCAI_", env_file=".env", extra="ignore")
+
+    # --- database ------------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "NOCAI_DATABASE_URL"),
+        description="PostgreSQL (with pgvector >= 0.8) to use, e.g. postgresql://user:pw@host:5432/nocdb. "
+        "Unset: an embedded PostgreSQL is started under NOCAI_DATA_DIR.",
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the embedded PostgreSQL keeps its data (in ./pg) and nocai its local state.",
+    )
+    db_name: str = Field(
+        default="nocdb",
+        description="Database created and used on the embedded server (the guide's nocdb).",
+    )
+    embedded_keep_running: bool = Field(
+        default=False,
+        description="Leave the embedded server running after the last nocai process exits "
+        "(faster repeated CLI calls; stop it with `nocai db stop`).",
+    )
+    pool_min_size: int = Field(default=1, ge=0, description="Connections the service pool keeps open.")
+    pool_max_size: int = Field(default=10, ge=1, description="Most connections the service pool opens.")
+    connect_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for a database connection before failing."
+    )
+    migration_lock_timeout: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds a migration runner waits for another runner's lock before failing "
+        "(naming the holder).",
+    )
+    hnsw_ef_search: int = Field(
+        default=100, ge=1, le=1000, description="pgvector hnsw.ef_search: HNSW candidate list size per query."
+    )
+    iterative_scan: Literal["off", "relaxed_order", "strict_order"] = Field(
+        default="relaxed_order",
+        description="pgvector hnsw/ivfflat iterative_scan: lets filtered vector queries still return k rows.",
+    )
+
+    # --- embeddings ----------------------------------------------------------------------------------
+    embedding_provider: Literal["local", "openai"] = Field(
+        default="local",
+        description="`local`: the bundled all-MiniLM-L6-v2 int8 ONNX model on CPU; `openai`: any "
+        "OpenAI-compatible /v1/embeddings endpoint (OpenAI, Azure, Ollama, vLLM, a gateway).",
+    )
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2-int8",
+        description="Embedding model name, recorded in the database beside the vectors it produced.",
+    )
+    embedding_dimension: int = Field(
+        default=384, ge=1, le=16000, description="Dimension of the embedding model's vectors."
+    )
+    embedding_url: str | None = Field(
+        default=None, description="Base URL of the OpenAI-compatible embedding endpoint (provider openai)."
+    )
+    embedding_api_key: str | None = Field(
+        default=None, description="API key sent as a Bearer token to the embedding endpoint."
+    )
+    embedding_batch_size: int = Field(default=64, ge=1, le=2048, description="Texts per embedding request.")
+    embedding_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds before an embedding request is abandoned and retried."
+    )
+    embedding_max_retries: int = Field(
+        default=4, ge=0, le=20, description="Retries (with exponential backoff) for a failed embedding request."
+    )
+
+    # --- service -------------------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address the HTTP service binds to.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port the HTTP service listens on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log level of the service and CLI."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        return value
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.data_dir / "pg"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,404 @@
+"""Risk inference for runbook steps: how much harm executing a step's action can do.
+
+:func:`infer_risk` reads a step's action (prose and commands) and returns ``(risk_level, reason)``:
+
+* ``high``   - destroys or rewrites data or capacity in a way that cannot simply be undone: delete, remove,
+  ``rm``, drain, truncate, wipe, purge, prune, format/``mkfs``, ``--force``, terminate, restore, SQL ``DROP`` /
+  ``DELETE FROM`` / ``UPDATE ... SET`` / ``ALTER`` / ``INSERT``, scaling to zero, resizing a disk or volume,
+  anything the text itself calls irreversible ("cannot be undone", "permanently").
+* ``medium`` - changes state but can be reverted: restart, reload, reboot, scale, failover, promote, cordon,
+  kill a process, resize or increase a limit, edit/apply/patch/set/update/upgrade/deploy/roll back, defrag.
+* ``low``    - read-only: get, describe, logs, show, cat, grep, df, top, ``SELECT``, ``EXPLAIN``, ``curl``
+  without a write method, ``dig``, queries in PromQL/LogQL, "check", "verify", "inspect" ...
+
+The riskiest match wins. Verbs count both inside commands and in prose, always on word boundaries (so
+"undelete" or "OOMKilled" never match). In prose, a verb is skipped when the words just before it (within the
+same clause) show it is not an instruction to do it: a negation ("do not delete", "avoid deleting", "instead
+of restarting"), a passive or perfect form ("is set", "were deleted" - only base and -ing forms match at all),
+a noun use after a determiner ("the restart count", "a rolling reboot") or a condition ("if volume expansion is
+available"). Code in a query language (PromQL, LogQL) or a sample-output block is read-only by definition;
+in shell blocks that use ``$``/``#`` prompts only the prompted lines are commands, the rest is output.
+
+When nothing matches, diagnosis and verification steps are ``low`` and mitigation steps ``medium``: a
+mitigation changes something even when the wording does not say what.
+
+What this module must never do: execute, parse or rewrite commands, touch files, the database or the network,
+or return anything but one of the three levels with a human-readable reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+RiskLevel = Literal["low", "medium", "high"]
+RISK_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
+
+# Languages whose code blocks are queries or sample output: never commands that change anything.
+READ_ONLY_LANGS: frozenset[str] = frozenset(
+    {"promql", "logql", "metricsql", "txt", "text", "plain", "plaintext", "output", "log", "logs", "none"}
+)
+SQL_LANGS: frozenset[str] = frozenset({"sql", "psql", "pgsql", "postgresql", "mysql", "plsql", "tsql"})
+
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_NEGATORS: frozenset[str] = frozenset(
+    {
+        "not",
+        "never",
+        "no",
+        "avoid",
+        "avoiding",
+        "without",
+        "instead",
+        "rather",
+        "prevent",
+        "prevents",
+        "cannot",
+        "nor",
+    }
+)
+_AUXILIARIES: frozenset[str] = frozenset(
+    {"is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "get", "gets", "got"}
+)
+_DETERMINERS: frozenset[str] = _wordset("a an the this that these those any each every its their your our some of")
+_CONDITIONALS: frozenset[str] = frozenset({"if", "whether"})
+
+
+@dataclass(frozen=True)
+class RiskRule:
+    """One recognised kind of action: a pattern, the level it implies and why."""
+
+    level: RiskLevel
+    label: str
+    pattern: re.Pattern[str]
+    guarded: bool = True  # in prose, apply the negation / passive / noun / condition guard
+
+
+def _rule(level: RiskLevel, label: str, regex: str, *, guarded: bool = True) -> RiskRule:
+    return RiskRule(level, label, re.compile(regex, re.IGNORECASE), guarded)
+
+
+_DISK = r"(?:volumes?|disks?|pvcs?|persistentvolumeclaims?|filesystems?|file\s+systems?|partitions?|storage|lvs?)"
+
+# Prose: verbs as an operator would write them. Only base and -ing forms, so past tenses never match.
+PROSE_RULES: tuple[RiskRule, ...] = (
+    _rule(
+        "high",
+        "irreversible by its own account",
+        r"\b(?:cannot|can'?t|can\s+not)\s+be\s+"
+        r"(?:undone|rolled\s+back|reverted|recovered)\b|\birreversibl[ey]\b|\bpermanently\b",
+        guarded=False,
+    ),
+    _rule("high", "deletes objects or data", r"\b(?:force-)?delet(?:e|ing)\b"),
+    _rule("high", "removes objects or data", r"\bremov(?:e|ing)\b"),
+    _rule("high", "truncates data", r"\btruncat(?:e|ing)\b"),
+    _rule(
+        "high",
+        "drops a database object",
+        r"\bdrop(?:ping)?\s+(?:the\s+)?(?:table|database|schema|index|column|partition|replication\s+slot)s?\b",
+    ),
+    _rule("high", "drains a node", r"\bdrain(?:ing)?\b"),
+    _rule("high", "forces the operation", r"\bforce\b"),
+    _rule(
+        "high",
+        "wipes or destroys data",
+        r"\b(?:wip(?:e|ing)|eras(?:e|ing)|shred(?:ding)?|destroy(?:ing)?|purg(?:e|ing)|prun(?:e|ing)"
+        r"|uninstall(?:ing)?|flush(?:ing)?)\b",
+    ),
+    _rule(
+        "high",
+        "formats a device",
+        r"\bformat(?:ting)?\s+(?:the\s+|a\s+)?(?:disk|drive|volume|partition|filesystem|device)",
+    ),
+    _rule(
+        "high",
+        "resizes a disk or volume (cannot be undone)",
+        r"\b(?:resiz(?:e|ing)|expand(?:ing)?|extend(?:ing)?|grow(?:ing)?|shrink(?:ing)?|increas(?:e|ing))"
+        r"\b(?:\W+\w+){0,5}?\W+" + _DISK + r"\b"
+        r"|\b" + _DISK + r"\s+(?:resiz(?:e|ing)|expansion|extension)\b",
+    ),
+    _rule("high", "terminates instances for good", r"\bterminat(?:e|ing)\b"),
+    _rule("high", "restores data over the current state", r"\brestor(?:e|ing)\b"),
+    _rule(
+        "high",
+        "migrates or rebuilds data",
+        r"\bmigrat(?:e|ing)\s+(?:the\s+)?data\b|\bdata\s+migration\b"
+        r"|\b(?:recreat|rebuild|reinstall)\w*\s+(?:the\s+)?(?:cluster|database|volume)\b",
+    ),
+    _rule("high", "scales to zero", r"\bscal(?:e|ing)\b[^.\n]{0,40}?\bto\s+0\b"),
+    _rule("medium", "restarts or reloads", r"\b(?:restart(?:ing)?|reload(?:ing)?|reboot(?:ing)?|bounce)\b"),
+    _rule("medium", "scales a workload", r"\bscale\b|\bscaling\s+(?:up|down|out|in|the)\b"),
+    _rule("medium", "fails over or promotes", r"\b(?:fail\s*over|failover|switchover|promot(?:e|ing))\b"),
+    _rule("medium", "cordons or taints a node", r"\b(?:un)?cordon(?:ing)?\b|\btaint\b"),
+    _rule("medium", "kills a process or session", r"\bkill(?:ing)?\b"),
+    _rule(
+        "medium",
+        "resizes or changes a limit",
+        r"\b(?:resiz(?:e|ing)|increas(?:e|ing)|rais(?:e|ing)|bump(?:ing)?|decreas(?:e|ing)|reduc(?:e|ing)"
+        r"|lower\s+the|adjust(?:ing)?|fine-tune|tun(?:e|ing)|expand(?:ing)?|extend(?:ing)?)\b",
+    ),
+    _rule(
+        "medium",
+        "changes configuration or deployments",
+        r"\b(?:edit(?:ing)?|patch(?:ing)?|apply(?:ing)?|set|setting|configur(?:e|ing)|reconfigur(?:e|ing)"
+        r"|chang(?:e|ing)|modify(?:ing)?|updat(?:e|ing)|upgrad(?:e|ing)|downgrad(?:e|ing)|install(?:ing)?"
+        r"|deploy(?:ing)?|redeploy(?:ing)?|roll\s*back|rolling\s+back|revert(?:ing)?|undo|rotat(?:e|ing)"
+        r"|renew(?:ing)?|replac(?:e|ing)|recreat(?:e|ing)|migrat(?:e|ing)|mov(?:e|ing)|spread"
+        r"|rebalanc(?:e|ing)|enabl(?:e|ing)|disabl(?:e|ing)|stop(?:ping)?|evict(?:ing)?|defrag\w*"
+        r"|re-?apply|switch)\b",
+    ),
+    _rule(
+        "low",
+        "read-only check",
+        r"\b(?:check|verify|validate|confirm|look|inspect|investigate|review|read|query|compare|see|list|get"
+        r"|describe|show|find|identify|monitor|watch|study|examine|determine|note|observe|talk|ask|consult"
+        r"|refer|open|debug|test|wait|login|log\s+in|grep|search)\b",
+    ),
+)
+
+# Code: whole-command patterns (flags, SQL, special forms) ...
+CODE_RULES: tuple[RiskRule, ...] = (
+    _rule("high", "removes files", r"(?:^|[\s;|&(])rm(?:dir)?\s|\s-delete\b"),
+    _rule("high", "forces the operation", r"--force\b|--force-\w+|--grace-period[= ]0\b"),
+    _rule(
+        "high",
+        "changes rows or schema",
+        r"\bdelete\s+from\b|\bupdate\s+\S+\s+set\b|\binsert\s+into\b|\btruncate\b"
+        r"|\bdrop\s+(?:table|database|schema|index|view|column|user|role|extension|owned)\b|\bpg_drop_\w+"
+        r"|\balter\s+(?:table|database|system|user|role|index|sequence|schema)\b",
+    ),
+    _rule("high", "writes raw devices", r"(?:^|\s)dd\s+[^\n]*\bof=|\bmkfs(?:\.\w+)?\b"),
+    _rule("high", "deletes through an API", r"-X\s*DELETE\b|--request\s+DELETE\b"),
+    _rule("high", "flushes firewall rules", r"\biptables\b[^\n]*\s(?:-F|--flush)\b"),
+    _rule("high", "discards data or history", r"\breset\s+--hard\b|--vacuum-\w+|\bflushall\b|\bflushdb\b"),
+    _rule("high", "scales to zero", r"--replicas[= ]0\b"),
+    _rule("medium", "kills a session", r"\bpg_(?:terminate|cancel)_backend\b|\bpg_promote\b|\bpg_reload_conf\b"),
+    _rule("medium", "changes the system", r"\bsysctl\s+-w\b|\bsed\s+-i\b|\bvacuum\b|\breindex\b"),
+    _rule(
+        "medium",
+        "writes through an API",
+        r"\bcurl\b[^\n]*(?:-X\s*(?:POST|PUT|PATCH)\b|--request\s+(?:POST|PUT|PATCH)\b|--data\b|\s-d\s)",
+    ),
+    _rule("low", "read-only query", r"\b(?:select|explain|show)\b"),
+)
+
+_HIGH_VERBS = """delete del drain truncate rm rmdir rmi wipefs shred destroy purge prune uninstall terminate
+    terminate-instances restore compact fdisk parted sgdisk lvreduce lvremove vgremove lvextend lvresize resize2fs
+    xfs_growfs growpart dropdb dropuser mkfs"""
+_MEDIUM_VERBS = """restart reload reboot shutdown poweroff halt scale cordon uncordon taint kill pkill killall apply
+    patch edit set replace label annotate undo rollback upgrade install promote failover switchover defrag evict
+    stop start enable disable mask chmod chown mv cp ln tee mount umount create expose autoscale resize renew
+    rotate"""
+_LOW_VERBS = """get describe logs log top explain version cluster-info cat grep egrep less head tail df du ps lsof ss
+    netstat ping traceroute mtr dig nslookup getent journalctl dmesg free vmstat iostat sar uptime ls lsblk stat
+    jq wc resolvectl tcpdump ethtool smartctl curl wget openssl status show list health endpoint check
+    check-config history events query diff"""
+
+# ... and verbs in a command's head (the program and its first few sub-command words, never its arguments).
+CODE_VERBS: dict[str, tuple[RiskLevel, str]] = {
+    **{verb: ("low", "read-only command") for verb in _wordset(_LOW_VERBS)},
+    **{verb: ("medium", "changes state reversibly") for verb in _wordset(_MEDIUM_VERBS)},
+    **{verb: ("high", "deletes, drains or destroys") for verb in _wordset(_HIGH_VERBS)},
+}
+# Programs whose first words are sub-commands (``kubectl delete``); for any other program only its name counts,
+# so ``grep delete`` is a read-only search, not a deletion.
+_SUBCOMMAND_PROGRAMS: frozenset[str] = _wordset(
+    """kubectl oc helm docker podman crictl nerdctl systemctl service etcdctl git aws gcloud az terraform
+    redis-cli apt apt-get yum dnf pg_ctl pg_ctlcluster patronictl virsh ip amtool promtool kubeadm"""
+)
+_VALUE_FLAGS: frozenset[str] = frozenset({"-n", "-c", "-l", "-u", "-o", "-f", "-p", "-w", "--namespace", "--context"})
+_WRAPPERS: frozenset[str] = frozenset({"sudo", "time", "nice", "nohup", "exec", "env", "xargs", "watch"})
+
+
+_FENCE_RE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)\n(?P<body>.*?)^[ \t]*(?P=fence)[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+_INLINE_CODE_RE = re.compile(r"(`+)(?P<code>.+?)\1", re.DOTALL)
+_CLAUSE_BREAK_RE = re.compile(r"[.;:!?,()\[\]\n]|--|\s-\s")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of an action: prose, or code with the language it is written in."""
+
+    kind: Literal["prose", "code"]
+    text: str
+    lang: str = ""
+
+
+@dataclass(frozen=True)
+class RiskMatch:
+    level: RiskLevel
+    label: str
+    text: str
+
+
+def split_segments(action: str) -> list[Segment]:
+    """Split an action into prose and code (fenced blocks with their language, inline code spans)."""
+    segments: list[Segment] = []
+    pos = 0
+    for fence in _FENCE_RE.finditer(action):
+        segments.extend(_split_inline(action[pos : fence.start()]))
+        lang = (fence.group("info").strip().split() or [""])[0].lower()
+        segments.append(Segment("code", fence.group("body"), lang))
+        pos = fence.end()
+    segments.extend(_split_inline(action[pos:]))
+    return segments
+
+
+def _split_inline(text: str) -> list[Segment]:
+    segments: list[Segment] = []
+    pos = 0
+    for span in _INLINE_CODE_RE.finditer(text):
+        if span.start() > pos:
+            segments.append(Segment("prose", text[pos : span.start()]))
+        segments.append(Segment("code", span.group("code"), "inline"))
+        pos = span.end()
+    if pos < len(text):
+        segments.append(Segment("prose", text[pos:]))
+    return segments
+
+
+def command_lines(code: str) -> str:
+    """The lines of a shell block that are commands: prompted lines if any line has a prompt, else all but
+    comments. Continuation lines (after a trailing backslash) stay with their command."""
+    lines = code.splitlines()
+    prompted = [line for line in lines if re.match(r"^\s*[$#]\s", line)]
+    if not prompted:
+        return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    commands: list[str] = []
+    continuing = False
+    for line in lines:
+        if re.match(r"^\s*[$#]\s", line):
+            commands.append(re.sub(r"^\s*[$#]\s", "", line, count=1))
+            continuing = line.rstrip().endswith("\\")
+        elif continuing:
+            commands.append(line)
+            continuing = line.rstrip().endswith("\\")
+    return "\n".join(commands)
+
+
+def _guarded_out(text: str, start: int) -> bool:
+    """True when the words just before ``start`` (same clause) show the verb is not an instruction."""
+    before = text[max(0, start - 80) : start]
+    pieces = _CLAUSE_BREAK_RE.split(before)
+    clause = pieces[-1] if pieces else ""
+    words = [w.lower() for w in re.findall(r"[A-Za-z']+", clause)]
+    if not words:
+        return False
+    window = words[-4:]
+    if any(w in _NEGATORS or w.endswith("n't") for w in window):
+        return True
+    if words[-1] in _AUXILIARIES:
+        return True
+    if any(w in _DETERMINERS for w in words[-2:]):
+        return True
+    return any(w in _CONDITIONALS for w in words[-3:])
+
+
+def find_matches(action: str) -> list[RiskMatch]:
+    """Every rule match in ``action``: prose through :data:`PROSE_RULES`, code through :data:`CODE_RULES` and
+    :data:`CODE_VERBS`."""
+    matches: list[RiskMatch] = []
+    for segment in split_segments(action):
+        if segment.kind == "prose":
+            matches.extend(_prose_matches(segment.text))
+        elif segment.lang in READ_ONLY_LANGS:
+            matches.append(RiskMatch("low", f"{segment.lang} query or sample output", segment.lang))
+        else:
+            text = segment.text
+            if segment.lang not in SQL_LANGS and segment.lang != "inline":
+                text = command_lines(text)
+            matches.extend(_code_matches(text))
+    return matches
+
+
+def _prose_matches(text: str) -> list[RiskMatch]:
+    matches: list[RiskMatch] = []
+    for rule in PROSE_RULES:
+        for found in rule.pattern.finditer(text):
+            if rule.guarded and _guarded_out(text, found.start()):
+                continue
+            matches.append(RiskMatch(rule.level, rule.label, " ".join(found.group(0).split())))
+            break
+    return matches
+
+
+def _code_matches(text: str) -> list[RiskMatch]:
+    matches: list[RiskMatch] = []
+    for rule in CODE_RULES:
+        found = rule.pattern.search(text)
+        if found:
+            matches.append(RiskMatch(rule.level, rule.label, " ".join(found.group(0).split())))
+    for command in _simple_commands(text):
+        for word in command_head(command):
+            verdict = CODE_VERBS.get(word)
+            if verdict is None and word.startswith("mkfs."):
+                verdict = CODE_VERBS["mkfs"]
+            if verdict is not None:
+                matches.append(RiskMatch(verdict[0], verdict[1], " ".join(command.split()[:4])))
+    return matches
+
+
+def _simple_commands(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"\|\|?|&&|;|\$\(|`|\n", text) if part.strip()]
+
+
+def command_head(command: str) -> list[str]:
+    """The program of a simple command and, for programs with sub-commands, its first three non-flag words,
+    lower-cased: ``sudo kubectl -n x delete pod y`` -> ``["kubectl", "delete", "pod", "y"]``."""
+    tokens = _skip_wrappers(command.split())
+    if not tokens:
+        return []
+    program = tokens[0].rsplit("/", 1)[-1].lower()
+    head = [program]
+    if program not in _SUBCOMMAND_PROGRAMS:
+        return head
+    skip_next = False
+    for token in tokens[1:]:
+        if len(head) >= 4:
+            break
+        if skip_next:
+            skip_next = False
+        elif token.startswith("-"):
+            skip_next = token in _VALUE_FLAGS
+        else:
+            head.append(token.lower().strip("\"'(),"))
+    return head
+
+
+def _skip_wrappers(tokens: list[str]) -> list[str]:
+    """Drop ``sudo -u x``, ``env``, ``VAR=value`` and similar prefixes in front of the real program."""
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token in _WRAPPERS or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", token):
+            index += 1
+        elif token.startswith("-") and index > 0 and tokens[index - 1] != "--":
+            index += 2 if token in _VALUE_FLAGS else 1
+        else:
+            break
+    return tokens[index:]
+
+
+def infer_risk(action: str, phase: str) -> tuple[RiskLevel, str]:
+    """Return ``(risk_level, reason)`` for a step's action; see the module docstring for the rules."""
+    matches = find_matches(action)
+    if not matches:
+        if phase == "mitigation":
+            return "medium", "no recognised action verb; mitigation steps change state, so medium by default"
+        return "low", f"no change-making action found in a {phase} step"
+    top = max(RISK_ORDER[m.level] for m in matches)
+    reasons: list[str] = []
+    for match in matches:
+        item = f"{match.label} ({match.text!r})"
+        if RISK_ORDER[match.level] == top and item not in reasons:
+            reasons.append(item)
+    level: RiskLevel = next(m.level for m in matches if RISK_ORDER[m.level] == top)
+    return level, "; ".join(reasons[:3])

@@ -1,0 +1,2 @@
+-- Rollback of 005.
+DROP TABLE IF EXISTS embedding_model;

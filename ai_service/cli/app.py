@@ -1,0 +1,62 @@
+"""The `nocai` command line. Commands are thin: they parse options, call the core, and print.
+
+Errors raised as :class:`~ai_service.errors.NocaiError` anywhere below are printed once, here, with the fix
+they name, and the process exits with the error's exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from ai_service.cli.console import report_error
+from ai_service.cli.db_commands import db_app
+from ai_service.cli.docs_commands import docs_app
+from ai_service.errors import NocaiError
+
+app = typer.Typer(
+    name="nocai",
+    help="nocai — triage alerts against runbook steps and past incident signatures in PostgreSQL + pgvector.\n\n"
+    "Example: nocai db init",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(db_app, name="db")
+app.add_typer(docs_app, name="docs")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: sys.argv[1:]) and return the exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, prog_name="nocai", standalone_mode=False)
+    except NocaiError as exc:
+        return report_error(exc)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""`nocai docs ...`: generate the README's CLI and settings reference from the code, so they cannot drift."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import click
+import typer
+
+docs_app = typer.Typer(
+    help="Generate reference documentation from the code.\n\nExample: nocai docs cli",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def iter_commands(group: click.Command, prefix: str = "nocai") -> list[tuple[str, click.Command]]:
+    """Every command of the tree as (full name, command), depth first, sorted."""
+    found: list[tuple[str, click.Command]] = [(prefix, group)]
+    if isinstance(group, click.Group):
+        for name in sorted(group.commands):
+            found.extend(iter_commands(group.commands[name], f"{prefix} {name}"))
+    return found
+
+
+def cli_reference() -> str:
+    """Markdown reference of every command: its help text and options."""
+    from ai_service.cli.app import app
+
+    root = typer.main.get_command(app)
+    lines: list[str] = []
+    for name, command in iter_commands(root):
+        if isinstance(command, click.Group) and name != "nocai":
+            lines.append(f"#### `{name}`\n")
+        elif name == "nocai":
+            continue
+        else:
+            lines.append(f"#### `{name}`\n")
+        help_text = (command.help or "").strip()
+        lines.append(help_text.replace("\n\n", "\n\n") + "\n")
+        params = [p for p in command.params if isinstance(p, click.Option | click.Argument) and p.name != "help"]
+        if params and not isinstance(command, click.Group):
+            for p in params:
+                if isinstance(p, click.Argument):
+                    lines.append(f"- `{p.human_readable_name}` (argument)")
+                else:
+                    opts = ", ".join(f"`{o}`" for o in (*p.opts, *p.secondary_opts))
+                    lines.append(f"- {opts}: {p.help or ''}".rstrip())
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def settings_reference() -> str:
+    """Markdown table of every setting: environment name, default, description."""
+    from ai_service.config import Settings
+
+    rows = ["| Environment variable | Default | Meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        env = "DATABASE_URL" if name == "database_url" else f"NOCAI_{name.upper()}"
+        if field.default_factory is not None:
+            default = "~/.local/share/nocai (per user)" if name == "data_dir" else "(computed)"
+        else:
+            default = "(unset)" if field.default is None else str(field.default)
+        rows.append(f"| `{env}` | `{default}` | {field.description or ''} |")
+    return "\n".join(rows) + "\n"
+
+
+@docs_app.command("cli")
+def cli_cmd() -> None:
+    """Print the CLI reference (Markdown) that the README embeds.
+
+    Example: nocai docs cli > /tmp/cli.md
+    """
+    typer.echo(cli_reference(), nl=False)
+
+
+@docs_app.command("settings")
+def settings_cmd() -> None:
+    """Print the settings table (Markdown) that the README embeds.
+
+    Example: nocai docs settings
+    """
+    typer.echo(settings_reference(), nl=False)
+
+
+@docs_app.command("readme")
+def readme_cmd(
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if README.md is not up to date.")] = False,
+) -> None:
+    """Rewrite the generated sections of README.md (between the nocai:begin/end markers).
+
+    Example: nocai docs readme --check
+    """
+    from pathlib import Path
+
+    path = Path("README.md")
+    text = path.read_text(encoding="utf-8")
+    updated = replace_section(replace_section(text, "cli", cli_reference()), "settings", settings_reference())
+    if check:
+        if updated != text:
+            typer.echo("README.md is out of date: run `nocai docs readme`")
+            raise typer.Exit(1)
+        typer.echo("README.md is up to date")
+        return
+    path.write_text(updated, encoding="utf-8")
+    typer.echo("README.md updated")
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    begin, end = f"<!-- nocai:begin {name} -->", f"<!-- nocai:end {name} -->"
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < 0:
+        return text
+    return text[: start + len(begin)] + "\n" + body + text[stop:]

@@ -1,0 +1,259 @@
+"""The vector columns: which model filled them, changing that model, and (re)building their indexes.
+
+The database records the embedding model and dimension it holds (table ``embedding_model``). nocai compares it
+with its settings before it reads or writes vectors; a mismatch is refused with both fixes named, because a query
+embedded by one model cannot be compared with vectors from another.
+
+Index builds follow what was measured on this kind of machine: HNSW by default (good recall on any amount of
+data, no training step); IVFFlat only on request, with ``lists`` sized to the rows present, because IVFFlat built
+on an empty table (as the original design did) clusters nothing and loses most of its recall.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import psycopg
+from psycopg import sql
+
+from ai_service.errors import ConfigurationError, EmbeddingModelMismatchError, SchemaNotReadyError
+
+#: Tables with an ``embedding`` column and the index that serves it (names as the guide expects).
+VECTOR_TABLES: dict[str, str] = {
+    "runbook_steps": "runbook_steps_embedding_idx",
+    "incident_signatures": "incident_signatures_embedding_idx",
+}
+
+IndexMethod = Literal["hnsw", "ivfflat"]
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    model: str
+    dimension: int
+
+
+def registered_model(conn: psycopg.Connection) -> RegisteredModel | None:
+    """The model recorded in the database, or None before migration 005."""
+    if conn.execute("SELECT to_regclass('embedding_model') IS NULL").fetchone()[0]:  # type: ignore[index]
+        return None
+    row = conn.execute("SELECT model, dimension FROM embedding_model").fetchone()
+    return RegisteredModel(row[0], row[1]) if row else None
+
+
+def column_dimension(conn: psycopg.Connection, table: str) -> int | None:
+    """The declared dimension of ``table.embedding`` (None if untyped or absent)."""
+    row = conn.execute(
+        "SELECT a.atttypmod FROM pg_attribute AS a"
+        " WHERE a.attrelid = to_regclass(%s) AND a.attname = 'embedding' AND NOT a.attisdropped",
+        (table,),
+    ).fetchone()
+    return int(row[0]) if row and row[0] and row[0] > 0 else None
+
+
+def count_embeddings(conn: psycopg.Connection) -> int:
+    total = 0
+    for table in VECTOR_TABLES:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE embedding IS NOT NULL").format(sql.Identifier(table))
+        ).fetchone()
+        total += int(row[0]) if row else 0
+    return total
+
+
+def check_embedding_model(conn: psycopg.Connection, *, model: str, dimension: int) -> RegisteredModel:
+    """Refuse to work with vectors from a model other than the configured one."""
+    registered = registered_model(conn)
+    if registered is None:
+        raise SchemaNotReadyError(
+            "the database has no embedding model registry (migration 005 is not applied)",
+            hint="run python scripts/db/run_migration.py (or nocai db migrate)",
+        )
+    if registered.model != model or registered.dimension != dimension:
+        raise EmbeddingModelMismatchError(
+            f"the database holds embeddings of model {registered.model!r} ({registered.dimension}-d) but nocai "
+            f"is configured for {model!r} ({dimension}-d)",
+            hint=f"either set NOCAI_EMBEDDING_MODEL={registered.model} and "
+            f"NOCAI_EMBEDDING_DIMENSION={registered.dimension} (and the matching provider), or switch the "
+            f"database to the new model with `nocai kb reembed` (`nocai db set-embedding-model "
+            f"--model {model} --dimension {dimension}` retypes the columns and clears the old vectors)",
+        )
+    return registered
+
+
+def set_embedding_model(conn: psycopg.Connection, *, model: str, dimension: int) -> bool:
+    """Switch the vector columns to ``model``/``dimension`` in one transaction.
+
+    Stored vectors of another model are cleared (their text stays; re-embedding fills them again) and the
+    vector indexes are rebuilt for the new type. Returns False when nothing had to change.
+    """
+    if not 1 <= dimension <= 16000:
+        raise ConfigurationError(
+            f"embedding dimension {dimension} is out of range", hint="use the model's real dimension (1..16000)"
+        )
+    registered = registered_model(conn)
+    if registered is None:
+        raise SchemaNotReadyError(
+            "the vector tables are not there yet", hint="run python scripts/db/run_migration.py first"
+        )
+    same_type = all(column_dimension(conn, t) == dimension for t in VECTOR_TABLES)
+    if registered.model == model and registered.dimension == dimension and same_type:
+        return False
+    with conn.transaction():
+        for table, index in VECTOR_TABLES.items():
+            definition = index_definition(conn, index)
+            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(index)))
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN embedding TYPE vector({}) USING NULL").format(
+                    sql.Identifier(table), sql.Literal(dimension)
+                )
+            )
+            method = "ivfflat" if definition and " ivfflat " in definition else "hnsw"
+            _create_index(conn, table, index, method=method, lists=None, concurrently=False)
+        conn.execute(
+            "INSERT INTO embedding_model (singleton, model, dimension) VALUES (true, %s, %s)"
+            " ON CONFLICT (singleton) DO UPDATE SET model = EXCLUDED.model, dimension = EXCLUDED.dimension,"
+            " updated_at = now()",
+            (model, dimension),
+        )
+    return True
+
+
+def align_empty_store(conn: psycopg.Connection, *, model: str, dimension: int) -> bool:
+    """On a store without any vector yet, adopt the configured model silently (nothing can be lost)."""
+    registered = registered_model(conn)
+    if registered is None or (registered.model == model and registered.dimension == dimension):
+        return False
+    if count_embeddings(conn) > 0:
+        return False
+    return set_embedding_model(conn, model=model, dimension=dimension)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Index (re)builds
+# ------------------------------------------------------------------------------------------------------
+
+
+def index_definition(conn: psycopg.Connection, index: str) -> str | None:
+    row = conn.execute("SELECT pg_get_indexdef(to_regclass(%s))", (index,)).fetchone()
+    return row[0] if row and row[0] else None
+
+
+def ivfflat_lists_for(rows: int) -> int:
+    """pgvector's guidance: rows / 1000 up to 1M rows, sqrt(rows) beyond; at least 1."""
+    if rows <= 1_000_000:
+        return max(1, rows // 1000)
+    return max(1, int(math.sqrt(rows)))
+
+
+def _create_index(
+    conn: psycopg.Connection,
+    table: str,
+    index: str,
+    *,
+    method: IndexMethod,
+    lists: int | None,
+    concurrently: bool,
+    m: int = 16,
+    ef_construction: int = 64,
+) -> str:
+    if method == "hnsw":
+        options = sql.SQL("WITH (m = {}, ef_construction = {})").format(sql.Literal(m), sql.Literal(ef_construction))
+    else:
+        if lists is None:
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE embedding IS NOT NULL").format(sql.Identifier(table))
+            ).fetchone()
+            lists = ivfflat_lists_for(int(row[0]) if row else 0)
+        options = sql.SQL("WITH (lists = {})").format(sql.Literal(lists))
+    statement = sql.SQL(
+        "CREATE INDEX {concurrently} {index} ON {table} USING {method} (embedding vector_cosine_ops) {options}"
+    ).format(
+        concurrently=sql.SQL("CONCURRENTLY" if concurrently else ""),
+        index=sql.Identifier(index),
+        table=sql.Identifier(table),
+        method=sql.SQL(method),
+        options=options,
+    )
+    conn.execute(statement)
+    return statement.as_string(conn)
+
+
+@dataclass(frozen=True)
+class ReindexResult:
+    table: str
+    index: str
+    method: str
+    rows: int
+    seconds: float
+    definition: str
+
+
+def reindex(
+    conn: psycopg.Connection,
+    *,
+    method: IndexMethod = "hnsw",
+    lists: int | None = None,
+    concurrently: bool = False,
+    tables: list[str] | None = None,
+    maintenance_work_mem: str | None = "512MB",
+    m: int = 16,
+    ef_construction: int = 64,
+) -> list[ReindexResult]:
+    """Rebuild the vector indexes (same names) with ``method``.
+
+    Without ``concurrently`` each table's drop + build is one transaction (writes wait). With it, the new index
+    is built CONCURRENTLY under a temporary name while reads and writes go on, then swapped in; ``conn`` must
+    be in autocommit mode for that. A leftover invalid index from an interrupted concurrent build is dropped
+    first.
+    """
+    import time
+
+    if concurrently and not conn.autocommit:
+        raise ConfigurationError(
+            "a concurrent reindex needs an autocommit connection", hint="open the connection with autocommit=True"
+        )
+    results: list[ReindexResult] = []
+    if maintenance_work_mem:
+        conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(maintenance_work_mem)))
+    for table, index in VECTOR_TABLES.items():
+        if tables and table not in tables:
+            continue
+        if conn.execute("SELECT to_regclass(%s) IS NULL", (table,)).fetchone()[0]:  # type: ignore[index]
+            raise SchemaNotReadyError(f"table {table} does not exist", hint="run nocai db migrate first")
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE embedding IS NOT NULL").format(sql.Identifier(table))
+        ).fetchone()
+        rows = int(row[0]) if row else 0
+        started = time.perf_counter()
+        if concurrently:
+            temp = f"{index}_rebuild"
+            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(temp)))
+            definition = _create_index(
+                conn, table, temp, method=method, lists=lists, concurrently=True, m=m, ef_construction=ef_construction
+            )
+            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(index)))
+            conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(temp), sql.Identifier(index)))
+        else:
+            with conn.transaction():
+                conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(index)))
+                definition = _create_index(
+                    conn,
+                    table,
+                    index,
+                    method=method,
+                    lists=lists,
+                    concurrently=False,
+                    m=m,
+                    ef_construction=ef_construction,
+                )
+        results.append(
+            ReindexResult(
+                table, index, method, rows, time.perf_counter() - started, index_definition(conn, index) or definition
+            )
+        )
+    if maintenance_work_mem:
+        conn.execute("RESET maintenance_work_mem")
+    return results

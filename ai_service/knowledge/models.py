@@ -80,9 +80,7 @@ class ParsedStep(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
     def content_sha256(self) -> str:
-        return step_content_sha256(
-            self.condition, self.action, self.expected_outcome, self.rollback, self.risk_level
-        )
+        return step_content_sha256(self.condition, self.action, self.expected_outcome, self.rollback, self.risk_level)
 
     @field_validator("expected_outcome", "rollback")
     @classmethod
@@ -192,10 +190,12 @@ class Heading:
 @dataclass
 class Paragraph:
     """Prose. ``text`` keeps inline code in backticks and links as ``text (url)``; ``pseudo_heading`` marks a
-    paragraph that is only bold text (``**When mixed with other alerts**:``), which acts like a sub-heading."""
+    paragraph that is only bold text (``**When mixed with other alerts**:``), which acts like a sub-heading;
+    ``table`` marks a table flattened to one line per row (reference material, never a step of its own)."""
 
     text: str
     pseudo_heading: bool = False
+    table: bool = False
 
 
 @dataclass

@@ -15,15 +15,21 @@ The riskiest match wins. Verbs count both inside commands and in prose, always o
 "undelete" or "OOMKilled" never match). In prose, a verb is skipped when the words just before it (within the
 same clause) show it is not an instruction to do it: a negation ("do not delete", "avoid deleting", "instead
 of restarting"), a passive or perfect form ("is set", "were deleted" - only base and -ing forms match at all),
-a noun use after a determiner ("the restart count", "a rolling reboot") or a condition ("if volume expansion is
-available"). Code in a query language (PromQL, LogQL) or a sample-output block is read-only by definition;
-in shell blocks that use ``$``/``#`` prompts only the prompted lines are commands, the rest is output.
+a noun use after a determiner ("the restart count", "a rolling reboot"), a condition ("if volume expansion is
+available"), a relative clause ("the configuration which it tries to reload"), or a verb that is not where an
+instruction puts it - at the start of its clause or after and/then/to/a modal/an adverb ("DaemonSet update
+strategy" names a strategy).
+
+Code in a query language (PromQL, LogQL) or a sample-output block is read-only by definition; in shell blocks
+that use ``$`` prompts only the prompted lines are commands, the rest is output. A command's verb is its program
+and, for programs with sub-commands (``kubectl``, ``systemctl``, ``docker`` ...), its first non-flag words -
+never its arguments, so ``grep delete`` reads and ``kubectl delete`` deletes.
 
 When nothing matches, diagnosis and verification steps are ``low`` and mitigation steps ``medium``: a
 mitigation changes something even when the wording does not say what.
 
-What this module must never do: execute, parse or rewrite commands, touch files, the database or the network,
-or return anything but one of the three levels with a human-readable reason.
+What this module must never do: execute or rewrite commands, touch files, the database or the network, or
+return anything but one of the three levels with a human-readable reason.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-RiskLevel = Literal["low", "medium", "high"]
+from ai_service.knowledge.models import RiskLevel
+
 RISK_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
 
 # Languages whose code blocks are queries or sample output: never commands that change anything.
@@ -58,6 +65,7 @@ _NEGATORS: frozenset[str] = frozenset(
         "rather",
         "prevent",
         "prevents",
+        "unable",
         "cannot",
         "nor",
     }
@@ -67,6 +75,14 @@ _AUXILIARIES: frozenset[str] = frozenset(
 )
 _DETERMINERS: frozenset[str] = _wordset("a an the this that these those any each every its their your our some of")
 _CONDITIONALS: frozenset[str] = frozenset({"if", "whether"})
+# "the configuration which it tries to reload": a verb in a relative clause describes, it does not instruct.
+_RELATIVES: frozenset[str] = frozenset({"which", "who", "whose", "whom"})
+_VERB_LEADERS: frozenset[str] = _wordset(
+    "and or then to can could should must may might will would please also just simply first now go try by via let lets"
+)
+_PHRASE_OPENERS: frozenset[str] = _wordset("in on for at with during if when once after before where whenever unless")
+# "in terminating state", "while restarting": an -ing form after these describes a state or a time.
+_ING_QUALIFIERS: frozenset[str] = _wordset("in into on at while when after before during currently still being")
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,13 @@ PROSE_RULES: tuple[RiskRule, ...] = (
         "irreversible by its own account",
         r"\b(?:cannot|can'?t|can\s+not)\s+be\s+"
         r"(?:undone|rolled\s+back|reverted|recovered)\b|\birreversibl[ey]\b|\bpermanently\b",
+        guarded=False,
+    ),
+    _rule(
+        "high",
+        "must be deleted or destroyed",
+        r"\b(?:should|must|needs?\s+to|has\s+to|have\s+to)\s+be\s+(?:\w+ly\s+)?(?:deleted|removed|terminated|drained"
+        r"|truncated|wiped|purged|destroyed|dropped|restored|erased|formatted)\b",
         guarded=False,
     ),
     _rule("high", "deletes objects or data", r"\b(?:force-)?delet(?:e|ing)\b"),
@@ -127,10 +150,19 @@ PROSE_RULES: tuple[RiskRule, ...] = (
     _rule(
         "high",
         "migrates or rebuilds data",
-        r"\bmigrat(?:e|ing)\s+(?:the\s+)?data\b|\bdata\s+migration\b"
+        r"\bmigrat(?:e|ing)\s+(?:the\s+)?data\b"
+        r"|\b(?:trigger|start|run|perform|schedul|do)\w*\s+(?:the\s+|a\s+)?data\s+migration\b"
         r"|\b(?:recreat|rebuild|reinstall)\w*\s+(?:the\s+)?(?:cluster|database|volume)\b",
     ),
     _rule("high", "scales to zero", r"\bscal(?:e|ing)\b[^.\n]{0,40}?\bto\s+0\b"),
+    _rule(
+        "medium",
+        "must be changed",
+        r"\b(?:should|must|needs?\s+to|has\s+to|have\s+to)\s+be\s+(?:\w+ly\s+)?(?:restarted|reloaded|rebooted|scaled"
+        r"|cordoned|killed|resized|increased|raised|updated|upgraded|changed|fixed|replaced|recreated|rolled\s+back"
+        r"|reverted|migrated|moved|redeployed|reconfigured|patched|rotated|renewed)\b",
+        guarded=False,
+    ),
     _rule("medium", "restarts or reloads", r"\b(?:restart(?:ing)?|reload(?:ing)?|reboot(?:ing)?|bounce)\b"),
     _rule("medium", "scales a workload", r"\bscale\b|\bscaling\s+(?:up|down|out|in|the)\b"),
     _rule("medium", "fails over or promotes", r"\b(?:fail\s*over|failover|switchover|promot(?:e|ing))\b"),
@@ -148,9 +180,9 @@ PROSE_RULES: tuple[RiskRule, ...] = (
         r"\b(?:edit(?:ing)?|patch(?:ing)?|apply(?:ing)?|set|setting|configur(?:e|ing)|reconfigur(?:e|ing)"
         r"|chang(?:e|ing)|modify(?:ing)?|updat(?:e|ing)|upgrad(?:e|ing)|downgrad(?:e|ing)|install(?:ing)?"
         r"|deploy(?:ing)?|redeploy(?:ing)?|roll\s*back|rolling\s+back|revert(?:ing)?|undo|rotat(?:e|ing)"
-        r"|renew(?:ing)?|replac(?:e|ing)|recreat(?:e|ing)|migrat(?:e|ing)|mov(?:e|ing)|spread"
-        r"|rebalanc(?:e|ing)|enabl(?:e|ing)|disabl(?:e|ing)|stop(?:ping)?|evict(?:ing)?|defrag\w*"
-        r"|re-?apply|switch)\b",
+        r"|renew(?:ing)?|replac(?:e|ing)(?!\s+`[^`]*`\s+with\b)|recreat(?:e|ing)|migrat(?:e|ing)|mov(?:e|ing)|spread"
+        r"|rebalanc(?:e|ing)|enabl(?:e|ing)|disabl(?:e|ing)|stop(?:ping)?|evict(?:ing)?|defrag(?:ment)?(?:ing)?"
+        r"|re-?apply|switch|paus(?:e|ing)|resum(?:e|ing))\b",
     ),
     _rule(
         "low",
@@ -168,16 +200,21 @@ CODE_RULES: tuple[RiskRule, ...] = (
     _rule(
         "high",
         "changes rows or schema",
-        r"\bdelete\s+from\b|\bupdate\s+\S+\s+set\b|\binsert\s+into\b|\btruncate\b"
+        r"\bdelete\s+from\b|\bupdate\s+\S+\s+set\b|\binsert\s+into\b|\btruncate\s+(?:table\s+)?[a-z_\"]"
         r"|\bdrop\s+(?:table|database|schema|index|view|column|user|role|extension|owned)\b|\bpg_drop_\w+"
         r"|\balter\s+(?:table|database|system|user|role|index|sequence|schema)\b",
     ),
+    _rule("high", "truncates files", r"\btruncate\s+-s\b"),
     _rule("high", "writes raw devices", r"(?:^|\s)dd\s+[^\n]*\bof=|\bmkfs(?:\.\w+)?\b"),
     _rule("high", "deletes through an API", r"-X\s*DELETE\b|--request\s+DELETE\b"),
     _rule("high", "flushes firewall rules", r"\biptables\b[^\n]*\s(?:-F|--flush)\b"),
     _rule("high", "discards data or history", r"\breset\s+--hard\b|--vacuum-\w+|\bflushall\b|\bflushdb\b"),
     _rule("high", "scales to zero", r"--replicas[= ]0\b"),
-    _rule("medium", "kills a session", r"\bpg_(?:terminate|cancel)_backend\b|\bpg_promote\b|\bpg_reload_conf\b"),
+    _rule(
+        "medium",
+        "kills a session",
+        r"\bpg_(?:terminate|cancel)_backend\b|\bpg_promote\b|\bpg_reload_conf\b|\bpg_wal_replay_(?:pause|resume)\b",
+    ),
     _rule("medium", "changes the system", r"\bsysctl\s+-w\b|\bsed\s+-i\b|\bvacuum\b|\breindex\b"),
     _rule(
         "medium",
@@ -211,6 +248,7 @@ _SUBCOMMAND_PROGRAMS: frozenset[str] = _wordset(
     """kubectl oc helm docker podman crictl nerdctl systemctl service etcdctl git aws gcloud az terraform
     redis-cli apt apt-get yum dnf pg_ctl pg_ctlcluster patronictl virsh ip amtool promtool kubeadm"""
 )
+_ASSIGNMENTS_RE = re.compile(r"^(?:\s*(?:export\s+)?[A-Za-z_]\w*=(?:\"[^\"]*\"|'[^']*'|<[^>]*>|\S*))+\s*")
 _VALUE_FLAGS: frozenset[str] = frozenset({"-n", "-c", "-l", "-u", "-o", "-f", "-p", "-w", "--namespace", "--context"})
 _WRAPPERS: frozenset[str] = frozenset({"sudo", "time", "nice", "nohup", "exec", "env", "xargs", "watch"})
 
@@ -266,11 +304,11 @@ def _split_inline(text: str) -> list[Segment]:
 
 
 def command_lines(code: str) -> str:
-    """The lines of a shell block that are commands: prompted lines if any line has a prompt, else all but
-    comments. Continuation lines (after a trailing backslash) stay with their command."""
+    """The lines of a shell block that are commands. When the block uses ``$ `` prompts, only prompted lines
+    (``$ `` and the root prompt ``# ``) and their backslash continuations are commands, the rest is output;
+    without ``$ `` prompts every line is a command except ``#`` comments."""
     lines = code.splitlines()
-    prompted = [line for line in lines if re.match(r"^\s*[$#]\s", line)]
-    if not prompted:
+    if not any(re.match(r"^\s*\$\s", line) for line in lines):
         return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
     commands: list[str] = []
     continuing = False
@@ -284,7 +322,7 @@ def command_lines(code: str) -> str:
     return "\n".join(commands)
 
 
-def _guarded_out(text: str, start: int) -> bool:
+def _guarded_out(text: str, start: int, verb: str = "") -> bool:
     """True when the words just before ``start`` (same clause) show the verb is not an instruction."""
     before = text[max(0, start - 80) : start]
     pieces = _CLAUSE_BREAK_RE.split(before)
@@ -293,37 +331,57 @@ def _guarded_out(text: str, start: int) -> bool:
     if not words:
         return False
     window = words[-4:]
-    if any(w in _NEGATORS or w.endswith("n't") for w in window):
+    if any(w in _NEGATORS or w.endswith("n't") or w in _RELATIVES for w in window):
         return True
     if words[-1] in _AUXILIARIES:
         return True
+    if verb.lower().endswith("ing") and words[-1] in _ING_QUALIFIERS:
+        return True
     if any(w in _DETERMINERS for w in words[-2:]):
         return True
-    return any(w in _CONDITIONALS for w in words[-3:])
+    if any(w in _CONDITIONALS for w in words[-3:]):
+        return True
+    return not _in_verb_position(words)
+
+
+def _in_verb_position(words: list[str]) -> bool:
+    """An instruction verb opens its clause, or follows "and"/"then"/"to"/a modal/an adverb, or ends a short
+    opening phrase ("In rare cases roll back ..."); a verb after a noun ("DaemonSet update strategy") is a
+    noun itself."""
+    previous = words[-1]
+    if previous in _VERB_LEADERS or previous.endswith("ly"):
+        return True
+    return words[0] in _PHRASE_OPENERS and len(words) <= 5
 
 
 def find_matches(action: str) -> list[RiskMatch]:
-    """Every rule match in ``action``: prose through :data:`PROSE_RULES`, code through :data:`CODE_RULES` and
+    """Every rule match in ``action``: prose through :data:`PROSE_RULES` (with each inline code span standing
+    in as ```code```, so "Replace `/var` with ..." reads as a sentence), code through :data:`CODE_RULES` and
     :data:`CODE_VERBS`."""
     matches: list[RiskMatch] = []
+    prose: list[str] = []
     for segment in split_segments(action):
         if segment.kind == "prose":
-            matches.extend(_prose_matches(segment.text))
+            prose.append(segment.text)
+            continue
+        if segment.lang == "inline":
+            prose.append("`code`")
+            matches.extend(_code_matches(segment.text))
         elif segment.lang in READ_ONLY_LANGS:
+            prose.append("\n")
             matches.append(RiskMatch("low", f"{segment.lang} query or sample output", segment.lang))
         else:
-            text = segment.text
-            if segment.lang not in SQL_LANGS and segment.lang != "inline":
-                text = command_lines(text)
+            prose.append("\n")
+            text = segment.text if segment.lang in SQL_LANGS else command_lines(segment.text)
             matches.extend(_code_matches(text))
-    return matches
+    return _prose_matches("".join(prose)) + matches
 
 
 def _prose_matches(text: str) -> list[RiskMatch]:
     matches: list[RiskMatch] = []
     for rule in PROSE_RULES:
         for found in rule.pattern.finditer(text):
-            if rule.guarded and _guarded_out(text, found.start()):
+            if rule.guarded and _guarded_out(text, found.start(), found.group(0)):
                 continue
             matches.append(RiskMatch(rule.level, rule.label, " ".join(found.group(0).split())))
             break
@@ -337,12 +395,11 @@ def _code_matches(text: str) -> list[RiskMatch]:
         if found:
             matches.append(RiskMatch(rule.level, rule.label, " ".join(found.group(0).split())))
     for command in _simple_commands(text):
-        for word in command_head(command):
-            verdict = CODE_VERBS.get(word)
-            if verdict is None and word.startswith("mkfs."):
-                verdict = CODE_VERBS["mkfs"]
+        head = command_head(command)
+        for index, word in enumerate(head):
+            verdict = CODE_VERBS.get("mkfs" if word.startswith("mkfs.") else word)
             if verdict is not None:
-                matches.append(RiskMatch(verdict[0], verdict[1], " ".join(command.split()[:4])))
+                matches.append(RiskMatch(verdict[0], verdict[1], " ".join(head[: index + 1])))
     return matches
 
 
@@ -353,6 +410,7 @@ def _simple_commands(text: str) -> list[str]:
 def command_head(command: str) -> list[str]:
     """The program of a simple command and, for programs with sub-commands, its first three non-flag words,
     lower-cased: ``sudo kubectl -n x delete pod y`` -> ``["kubectl", "delete", "pod", "y"]``."""
+    command = _ASSIGNMENTS_RE.sub("", command)
     tokens = _skip_wrappers(command.split())
     if not tokens:
         return []
@@ -390,11 +448,11 @@ def _skip_wrappers(tokens: list[str]) -> list[str]:
 def infer_risk(action: str, phase: str) -> tuple[RiskLevel, str]:
     """Return ``(risk_level, reason)`` for a step's action; see the module docstring for the rules."""
     matches = find_matches(action)
+    top = max((RISK_ORDER[m.level] for m in matches), default=-1)
+    if top <= 0 and phase == "mitigation" and not _reads_only(action, matches):
+        return "medium", "no recognised action verb; mitigation steps change state, so medium by default"
     if not matches:
-        if phase == "mitigation":
-            return "medium", "no recognised action verb; mitigation steps change state, so medium by default"
         return "low", f"no change-making action found in a {phase} step"
-    top = max(RISK_ORDER[m.level] for m in matches)
     reasons: list[str] = []
     for match in matches:
         item = f"{match.label} ({match.text!r})"
@@ -402,3 +460,20 @@ def infer_risk(action: str, phase: str) -> tuple[RiskLevel, str]:
             reasons.append(item)
     level: RiskLevel = next(m.level for m in matches if RISK_ORDER[m.level] == top)
     return level, "; ".join(reasons[:3])
+
+
+_READ_ONLY_OPENING_RE = re.compile(
+    r"(?:^|[.!?:,]\s+|\bthen\s+)(?:first\s+|now\s+|also\s+|just\s+)?(?:check|verify|validate|confirm|look|inspect"
+    r"|investigate|review|query|compare|find|identify|monitor|watch|study|examine|determine|talk|ask|consult|wait"
+    r"|login|log\s+in|search|observe|read)\b",
+    re.IGNORECASE,
+)
+
+
+def _reads_only(action: str, matches: list[RiskMatch]) -> bool:
+    """A mitigation step counts as read-only only when it runs read-only commands or opens a sentence or clause
+    with a read-only verb ("If X, check Y"); a passing "see ..." or "review" deep in a sentence does not."""
+    if any(m.level == "low" and m.label != "read-only check" for m in matches):
+        return True
+    prose = " ".join(segment.text for segment in split_segments(action) if segment.kind == "prose")
+    return bool(_READ_ONLY_OPENING_RE.search(prose.strip()))

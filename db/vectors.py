@@ -20,11 +20,42 @@ from psycopg import sql
 
 from ai_service.errors import ConfigurationError, EmbeddingModelMismatchError, SchemaNotReadyError
 
-#: Tables with an ``embedding`` column and the index that serves it (names as the guide expects).
+#: The guide's two vector tables and the index that serves each (names as the guide's queries expect).
 VECTOR_TABLES: dict[str, str] = {
     "runbook_steps": "runbook_steps_embedding_idx",
     "incident_signatures": "incident_signatures_embedding_idx",
 }
+
+
+@dataclass(frozen=True)
+class VectorColumn:
+    table: str
+    column: str
+    index: str | None  # the ANN index on it, if it is searched
+
+
+#: Every column holding vectors of the registered model (all are retyped together when the model changes).
+VECTOR_COLUMNS: tuple[VectorColumn, ...] = (
+    VectorColumn("runbook_steps", "embedding", "runbook_steps_embedding_idx"),
+    VectorColumn("incident_signatures", "embedding", "incident_signatures_embedding_idx"),
+    VectorColumn("runbooks", "embedding", "runbooks_embedding_idx"),
+    VectorColumn("incident_signatures", "centroid", None),
+    VectorColumn("historical_incidents", "embedding", None),
+)
+
+
+def present_columns(conn: psycopg.Connection) -> list[VectorColumn]:
+    """The vector columns that exist in this database (later migrations add some)."""
+    rows = conn.execute(
+        "SELECT c.relname, a.attname FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid"
+        " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = current_schema() AND a.attnum > 0 AND NOT a.attisdropped"
+        " AND c.relname = ANY(%s)",
+        ([vc.table for vc in VECTOR_COLUMNS],),
+    ).fetchall()
+    have = {(r[0], r[1]) for r in rows}
+    return [vc for vc in VECTOR_COLUMNS if (vc.table, vc.column) in have]
+
 
 IndexMethod = Literal["hnsw", "ivfflat"]
 
@@ -43,21 +74,24 @@ def registered_model(conn: psycopg.Connection) -> RegisteredModel | None:
     return RegisteredModel(row[0], row[1]) if row else None
 
 
-def column_dimension(conn: psycopg.Connection, table: str) -> int | None:
-    """The declared dimension of ``table.embedding`` (None if untyped or absent)."""
+def column_dimension(conn: psycopg.Connection, table: str, column: str = "embedding") -> int | None:
+    """The declared dimension of ``table.column`` (None if untyped or absent)."""
     row = conn.execute(
         "SELECT a.atttypmod FROM pg_attribute AS a"
-        " WHERE a.attrelid = to_regclass(%s) AND a.attname = 'embedding' AND NOT a.attisdropped",
-        (table,),
+        " WHERE a.attrelid = to_regclass(%s) AND a.attname = %s AND NOT a.attisdropped",
+        (table, column),
     ).fetchone()
     return int(row[0]) if row and row[0] and row[0] > 0 else None
 
 
 def count_embeddings(conn: psycopg.Connection) -> int:
+    """Vectors stored in all vector columns together."""
     total = 0
-    for table in VECTOR_TABLES:
+    for vc in present_columns(conn):
         row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE embedding IS NOT NULL").format(sql.Identifier(table))
+            sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL").format(
+                sql.Identifier(vc.table), sql.Identifier(vc.column)
+            )
         ).fetchone()
         total += int(row[0]) if row else 0
     return total
@@ -98,20 +132,27 @@ def set_embedding_model(conn: psycopg.Connection, *, model: str, dimension: int)
         raise SchemaNotReadyError(
             "the vector tables are not there yet", hint="run python scripts/db/run_migration.py first"
         )
-    same_type = all(column_dimension(conn, t) == dimension for t in VECTOR_TABLES)
+    columns = present_columns(conn)
+    same_type = all(column_dimension(conn, vc.table, vc.column) == dimension for vc in columns)
     if registered.model == model and registered.dimension == dimension and same_type:
         return False
     with conn.transaction():
-        for table, index in VECTOR_TABLES.items():
-            definition = index_definition(conn, index)
-            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(index)))
+        for vc in columns:
+            definition = index_definition(conn, vc.index) if vc.index else None
+            if vc.index:
+                conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(vc.index)))
             conn.execute(
-                sql.SQL("ALTER TABLE {} ALTER COLUMN embedding TYPE vector({}) USING NULL").format(
-                    sql.Identifier(table), sql.Literal(dimension)
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE vector({}) USING NULL").format(
+                    sql.Identifier(vc.table), sql.Identifier(vc.column), sql.Literal(dimension)
                 )
             )
-            method = "ivfflat" if definition and " ivfflat " in definition else "hnsw"
-            _create_index(conn, table, index, method=method, lists=None, concurrently=False)
+            if vc.index:
+                method = "ivfflat" if definition and " ivfflat " in definition else "hnsw"
+                _create_index(conn, vc.table, vc.index, method=method, lists=None, concurrently=False)
+        # The hashes said "this text is embedded with that model": no longer true.
+        for table in sorted({vc.table for vc in columns}):
+            if _has_column(conn, table, "embedding_sha256"):
+                conn.execute(sql.SQL("UPDATE {} SET embedding_sha256 = NULL").format(sql.Identifier(table)))
         conn.execute(
             "INSERT INTO embedding_model (singleton, model, dimension) VALUES (true, %s, %s)"
             " ON CONFLICT (singleton) DO UPDATE SET model = EXCLUDED.model, dimension = EXCLUDED.dimension,"
@@ -119,6 +160,14 @@ def set_embedding_model(conn: psycopg.Connection, *, model: str, dimension: int)
             (model, dimension),
         )
     return True
+
+
+def _has_column(conn: psycopg.Connection, table: str, column: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s AND NOT attisdropped",
+        (table, column),
+    ).fetchone()
+    return row is not None
 
 
 def align_empty_store(conn: psycopg.Connection, *, model: str, dimension: int) -> bool:
@@ -218,11 +267,14 @@ def reindex(
     results: list[ReindexResult] = []
     if maintenance_work_mem:
         conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(maintenance_work_mem)))
-    for table, index in VECTOR_TABLES.items():
+    indexed = [vc for vc in present_columns(conn) if vc.index]
+    if not indexed:
+        raise SchemaNotReadyError("there are no vector tables yet", hint="run nocai db migrate first")
+    for vc in indexed:
+        table, index = vc.table, vc.index
+        assert index is not None
         if tables and table not in tables:
             continue
-        if conn.execute("SELECT to_regclass(%s) IS NULL", (table,)).fetchone()[0]:  # type: ignore[index]
-            raise SchemaNotReadyError(f"table {table} does not exist", hint="run nocai db migrate first")
         row = conn.execute(
             sql.SQL("SELECT count(*) FROM {} WHERE embedding IS NOT NULL").format(sql.Identifier(table))
         ).fetchone()

@@ -14,6 +14,7 @@ import typer
 from ai_service.cli.console import report_error
 from ai_service.cli.db_commands import db_app
 from ai_service.cli.docs_commands import docs_app
+from ai_service.cli.kb_commands import ingest_app, kb_app
 from ai_service.errors import NocaiError
 
 app = typer.Typer(
@@ -27,6 +28,8 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(docs_app, name="docs")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(kb_app, name="kb")
 
 
 def run(argv: list[str] | None = None) -> int:

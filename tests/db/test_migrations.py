@@ -190,7 +190,7 @@ def test_broken_file_reports_name_and_line_and_changes_nothing(fresh_db_url: str
     directory = copy_migrations(tmp_path / "migrations")
     migrate.migrate(fresh_db_url, directory=directory)
     dump_before = schema_dump(fresh_db_url)
-    (directory / "006_broken.sql").write_text(
+    (directory / "090_broken.sql").write_text(
         "-- a file that fails on its fifth line\n"
         "CREATE TABLE IF NOT EXISTS half_done (id int);\n"
         "\n"
@@ -199,30 +199,30 @@ def test_broken_file_reports_name_and_line_and_changes_nothing(fresh_db_url: str
     )
     with pytest.raises(MigrationFailedError) as info:
         migrate.migrate(fresh_db_url, directory=directory)
-    assert "006_broken.sql:5" in str(info.value)
+    assert "090_broken.sql:5" in str(info.value)
     assert "syntax error" in str(info.value)
     assert not table_exists(fresh_db_url, "half_done")
-    assert "006" not in [r[0] for r in ledger_rows(fresh_db_url)]
+    assert "090" not in [r[0] for r in ledger_rows(fresh_db_url)]
     assert schema_dump(fresh_db_url) == dump_before
 
 
 def test_runtime_error_line_points_inside_a_multiline_statement(fresh_db_url: str, tmp_path: Path) -> None:
     directory = copy_migrations(tmp_path / "migrations")
-    (directory / "006_bad_column.sql").write_text(
+    (directory / "090_bad_column.sql").write_text(
         "CREATE TABLE IF NOT EXISTS t1 (id int);\n"
         "CREATE OR REPLACE VIEW t1_view AS\n"
         "    SELECT id,\n"
         "           no_such_column\n"
         "    FROM t1;\n"
     )
-    with pytest.raises(MigrationFailedError, match=r"006_bad_column.sql:4: column \"no_such_column\" does not exist"):
+    with pytest.raises(MigrationFailedError, match=r"090_bad_column.sql:4: column \"no_such_column\" does not exist"):
         migrate.migrate(fresh_db_url, directory=directory)
 
 
 def test_unterminated_string_is_reported_with_its_line(fresh_db_url: str, tmp_path: Path) -> None:
     directory = copy_migrations(tmp_path / "migrations")
-    (directory / "006_unterminated.sql").write_text("SELECT 1;\n\nSELECT 'never closed;\n")
-    with pytest.raises(MigrationFailedError, match=r"006_unterminated\.sql:3: unterminated quoted string"):
+    (directory / "090_unterminated.sql").write_text("SELECT 1;\n\nSELECT 'never closed;\n")
+    with pytest.raises(MigrationFailedError, match=r"090_unterminated\.sql:3: unterminated quoted string"):
         migrate.migrate(fresh_db_url, directory=directory)
     assert not table_exists(fresh_db_url, "documents")
 
@@ -231,9 +231,9 @@ def test_already_exists_never_fails(fresh_db_url: str, tmp_path: Path) -> None:
     directory = copy_migrations(tmp_path / "migrations")
     migrate.migrate(fresh_db_url, directory=directory)
     # A statement without IF NOT EXISTS whose object is already there: the guide says this is normal.
-    (directory / "006_plain_create.sql").write_text("CREATE TABLE documents (id uuid);\nCREATE TABLE extra (id int);\n")
+    (directory / "090_plain_create.sql").write_text("CREATE TABLE documents (id uuid);\nCREATE TABLE extra (id int);\n")
     report = migrate.migrate(fresh_db_url, directory=directory)
-    assert [n for n, _ in report.applied] == ["006_plain_create.sql"]
+    assert [n for n, _ in report.applied] == ["090_plain_create.sql"]
     assert any("already exists" in n for n in report.notices)
     assert table_exists(fresh_db_url, "extra")
 
@@ -306,7 +306,7 @@ def test_three_runners_at_once_apply_each_file_exactly_once(fresh_db_url: str) -
 
 def test_runner_killed_mid_file_leaves_no_half_applied_file(fresh_db_url: str, tmp_path: Path) -> None:
     directory = copy_migrations(tmp_path / "migrations")
-    (directory / "006_slow.sql").write_text(
+    (directory / "090_slow.sql").write_text(
         "CREATE TABLE IF NOT EXISTS during_kill (id int);\n"
         "INSERT INTO during_kill VALUES (1);\n"
         "SELECT pg_sleep(60);\n"
@@ -341,12 +341,12 @@ def test_runner_killed_mid_file_leaves_no_half_applied_file(fresh_db_url: str, t
                 break
         time.sleep(0.1)
     assert not table_exists(fresh_db_url, "during_kill")
-    assert "006" not in [r[0] for r in ledger_rows(fresh_db_url)]
+    assert "090" not in [r[0] for r in ledger_rows(fresh_db_url)]
     # The next run completes the work (made quick, so the test does not wait a minute).
-    slow = directory / "006_slow.sql"
+    slow = directory / "090_slow.sql"
     slow.write_text(slow.read_text().replace("pg_sleep(60)", "pg_sleep(0)"))
     report = migrate.migrate(fresh_db_url, directory=directory)
-    assert [n for n, _ in report.applied] == ["006_slow.sql"]
+    assert [n for n, _ in report.applied] == ["090_slow.sql"]
     with psycopg.connect(fresh_db_url) as conn:
         assert conn.execute("SELECT count(*) FROM during_kill").fetchone()[0] == 1  # type: ignore[index]
     assert table_exists(fresh_db_url, "after_sleep")
@@ -354,7 +354,7 @@ def test_runner_killed_mid_file_leaves_no_half_applied_file(fresh_db_url: str, t
 
 def test_non_transactional_file_must_hold_one_statement(tmp_path: Path) -> None:
     directory = copy_migrations(tmp_path / "migrations")
-    (directory / "006_concurrent.sql").write_text(
+    (directory / "090_concurrent.sql").write_text(
         "-- nocai:no-transaction\n"
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS a_idx ON documents (title);\n"
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS b_idx ON documents (created_at);\n"
@@ -368,15 +368,15 @@ def test_failed_non_transactional_file_blocks_until_repaired(fresh_db_url: str, 
     migrate.migrate(fresh_db_url, directory=directory)
     with psycopg.connect(fresh_db_url, autocommit=True) as conn:
         conn.execute("INSERT INTO documents (doc_type, title) VALUES ('runbook', 'dup'), ('runbook', 'dup')")
-    path = directory / "006_unique_titles.sql"
+    path = directory / "090_unique_titles.sql"
     path.write_text(
         "-- nocai:no-transaction\n"
         "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS documents_title_key ON documents (title);\n"
     )
     with pytest.raises(MigrationFailedError, match="marked failed"):
         migrate.migrate(fresh_db_url, directory=directory)
-    assert ("006", "006_unique_titles.sql", "failed") in ledger_rows(fresh_db_url)
-    with pytest.raises(MigrationNeedsRepairError, match="nocai db repair 006"):
+    assert ("090", "090_unique_titles.sql", "failed") in ledger_rows(fresh_db_url)
+    with pytest.raises(MigrationNeedsRepairError, match="nocai db repair 090"):
         migrate.migrate(fresh_db_url, directory=directory)
     # Repair: fix the data, drop the invalid index the failed build left, clear the mark, migrate again.
     with psycopg.connect(fresh_db_url, autocommit=True) as conn:
@@ -384,10 +384,10 @@ def test_failed_non_transactional_file_blocks_until_repaired(fresh_db_url: str, 
             "DELETE FROM documents WHERE ctid IN (SELECT max(ctid) FROM documents GROUP BY title HAVING count(*) > 1)"
         )
         conn.execute("DROP INDEX IF EXISTS documents_title_key")
-    migrate.repair(fresh_db_url, version="006")
+    migrate.repair(fresh_db_url, version="090")
     report = migrate.migrate(fresh_db_url, directory=directory)
-    assert [n for n, _ in report.applied] == ["006_unique_titles.sql"]
-    assert ("006", "006_unique_titles.sql", "applied") in ledger_rows(fresh_db_url)
+    assert [n for n, _ in report.applied] == ["090_unique_titles.sql"]
+    assert ("090", "090_unique_titles.sql", "applied") in ledger_rows(fresh_db_url)
 
 
 def test_rollback_then_migrate_restores_the_schema(migrated_db_url: str) -> None:
@@ -395,12 +395,13 @@ def test_rollback_then_migrate_restores_the_schema(migrated_db_url: str) -> None
     with psycopg.connect(migrated_db_url, autocommit=True) as conn:
         conn.execute("INSERT INTO incidents (alert_id) VALUES ('kept-through-rollback')")
     done = migrate.rollback(migrated_db_url, version="004")
-    assert done == ["005_embedding_model_registry.sql", "004_add_storage_vector_tables.sql"]
+    later = [name for name in reversed(ALL_FILES) if name >= "004"]
+    assert done == later  # newest first, 004 last
     for table in ("runbook_steps", "incident_signatures", "triage_results", "resolution_outputs", "embedding_model"):
         assert not table_exists(migrated_db_url, table)
     assert [r[0] for r in ledger_rows(migrated_db_url)] == ["001", "002", "003"]
     report = migrate.migrate(migrated_db_url)
-    assert [n for n, _ in report.applied] == ["004_add_storage_vector_tables.sql", "005_embedding_model_registry.sql"]
+    assert [n for n, _ in report.applied] == list(reversed(later))
     assert schema_dump(migrated_db_url) == before
     with psycopg.connect(migrated_db_url) as conn:
         assert conn.execute("SELECT count(*) FROM incidents").fetchone()[0] == 1  # type: ignore[index]

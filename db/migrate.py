@@ -38,6 +38,7 @@ from pathlib import Path
 import psycopg
 
 from ai_service.errors import (
+    InputError,
     MigrationChecksumError,
     MigrationError,
     MigrationFailedError,
@@ -582,6 +583,11 @@ def rollback(
     from ai_service.config import get_settings
 
     timeout = get_settings().migration_lock_timeout if lock_timeout is None else lock_timeout
+    if not version.isdigit():
+        raise InputError(
+            f"migration version must be a number like 004, not {version!r}",
+            hint="`nocai db status` lists the migrations",
+        )
     files = discover(directory)
     target = next((f for f in files if int(f.version) == int(version)), None)
     if target is None:

@@ -11,7 +11,7 @@
 -- nocai:includes 003_agent_state_metrics.sql sha256=e3b926dcf080f3589b8b2c10d3214b0bd35f6938ee3d1bfd6785120c3165faff
 -- nocai:includes 004_add_storage_vector_tables.sql sha256=410803e7a659144684d94259eddf8b788556cc6e604cc5600047b6b28495a1e5
 -- nocai:includes 005_embedding_model_registry.sql sha256=90d75141f6dcf0d3a47dbc56be96dc53063dee70c9083bd6305ec5d51273a9cc
--- nocai:includes 006_knowledge_ingestion.sql sha256=e3b3d3e8cf5115fdb51f33243ed967cac38c038e7fc7decfad3634b242db8fff
+-- nocai:includes 006_knowledge_ingestion.sql sha256=a0fce934ec7dcde14aa83bb2a72bc64610947bb1591d86615dd2f7da04b8f51d
 
 -- ================================================================================================
 -- 001_base_documents_chunks.sql
@@ -559,9 +559,9 @@ ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS risk_reason text;
 ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS content_sha256 text;
 ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS embedding_sha256 text;
 CREATE INDEX IF NOT EXISTS runbook_steps_runbook_order_idx ON runbook_steps (runbook_id, step_order);
-CREATE INDEX IF NOT EXISTS runbook_steps_embedding_sha256_idx ON runbook_steps (embedding_sha256)
+CREATE INDEX IF NOT EXISTS runbook_steps_text_hash_idx ON runbook_steps (embedding_sha256)
     WHERE embedding_sha256 IS NOT NULL;
-CREATE INDEX IF NOT EXISTS runbook_steps_missing_embedding_idx ON runbook_steps (runbook_id)
+CREATE INDEX IF NOT EXISTS runbook_steps_unembedded_idx ON runbook_steps (runbook_id)
     WHERE embedding IS NULL;
 
 CREATE TABLE IF NOT EXISTS runbooks (

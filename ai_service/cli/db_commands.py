@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ai_service.cli.console import console
+from ai_service.cli.console import console, err_console
 from ai_service.config import get_settings
 from ai_service.errors import ConfigurationError
 from db import embedded, migrate, tools, vectors
@@ -309,13 +309,23 @@ def set_embedding_model_cmd(
     console.print(f"vector columns now {model} ({dimension}-d)" if changed else "already on that model")
 
 
+def _lasting_url() -> str:
+    """The URL, with the embedded server left running: the URL is for other programs to use after we exit."""
+    settings = get_settings()
+    if not settings.uses_embedded_database:
+        return database_url(settings)
+    url = database_url(settings.model_copy(update={"embedded_keep_running": True}))
+    err_console.print("embedded PostgreSQL left running for other programs; `nocai db stop` stops it")
+    return url
+
+
 @db_app.command("url")
 def url_cmd() -> None:
     """Print the database URL nocai uses (starting the embedded server if needed).
 
     Example: psql "$(nocai db url)"
     """
-    typer.echo(database_url())
+    typer.echo(_lasting_url())
 
 
 @db_app.command("env")
@@ -324,7 +334,7 @@ def env_cmd() -> None:
 
     Example: eval "$(nocai db env)" && psql -c 'SELECT 1'
     """
-    for key, value in tools.libpq_environment(database_url()).items():
+    for key, value in tools.libpq_environment(_lasting_url()).items():
         typer.echo(f"export {key}='{value}'")
     typer.echo(f"export PATH='{embedded.bin_dir()}':\"$PATH\"")
 
@@ -388,3 +398,44 @@ def info_cmd() -> None:
     console.print(f"server: PostgreSQL {version}, pgvector {vector[0] if vector else 'not created'}")
     console.print(f"embedding model: {registered.model} ({registered.dimension}-d)" if registered else "no registry")
     console.print(f"pid {os.getpid()}")
+
+
+@db_app.command("migrate-chunks")
+def migrate_chunks_cmd(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would move; write nothing.")] = False,
+) -> None:
+    """Move runbook steps and incident signatures an older install kept in `chunks` into the new tables.
+
+    Idempotent; the chunks rows are kept. Vectors are re-embedded unless they come from the configured model.
+
+    Example: nocai db migrate-chunks --dry-run
+    """
+    from ai_service.knowledge import legacy, service
+
+    settings = get_settings()
+    with connect(autocommit=True) as conn:
+        embedder = service.prepare_embedder(conn, settings)
+        report = legacy.migrate_chunks(conn, embedder, dry_run=dry_run)
+    table = Table(title="chunks migration" + (" (dry run: nothing written)" if dry_run else ""))
+    for column in (
+        "chunks",
+        "steps moved",
+        "steps already there",
+        "signatures moved",
+        "signatures already there",
+        "runbooks created",
+        "embedded",
+        "vectors reused",
+    ):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(report.chunks_seen),
+        str(report.steps_migrated),
+        str(report.steps_already_present),
+        str(report.signatures_migrated),
+        str(report.signatures_already_present),
+        str(report.runbooks_created),
+        str(report.texts_embedded),
+        str(report.vectors_reused),
+    )
+    console.print(table)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-import click
 import typer
 
 docs_app = typer.Typer(
@@ -14,13 +13,21 @@ docs_app = typer.Typer(
 )
 
 
-def iter_commands(group: click.Command, prefix: str = "nocai") -> list[tuple[str, click.Command]]:
-    """Every command of the tree as (full name, command), depth first, sorted."""
-    found: list[tuple[str, click.Command]] = [(prefix, group)]
-    if isinstance(group, click.Group):
-        for name in sorted(group.commands):
-            found.extend(iter_commands(group.commands[name], f"{prefix} {name}"))
+def iter_commands(group: Any, prefix: str = "nocai") -> list[tuple[str, Any]]:
+    """Every command of the tree as (full name, command), depth first, sorted.
+
+    Duck-typed on purpose: typer ships its own copy of click, so isinstance checks against ``click`` fail.
+    """
+    found: list[tuple[str, Any]] = [(prefix, group)]
+    children = getattr(group, "commands", None)
+    if children:
+        for name in sorted(children):
+            found.extend(iter_commands(children[name], f"{prefix} {name}"))
     return found
+
+
+def is_group(command: Any) -> bool:
+    return getattr(command, "commands", None) is not None
 
 
 def cli_reference() -> str:
@@ -30,19 +37,15 @@ def cli_reference() -> str:
     root = typer.main.get_command(app)
     lines: list[str] = []
     for name, command in iter_commands(root):
-        if isinstance(command, click.Group) and name != "nocai":
-            lines.append(f"#### `{name}`\n")
-        elif name == "nocai":
+        if name == "nocai":
             continue
-        else:
-            lines.append(f"#### `{name}`\n")
-        help_text = (command.help or "").strip()
-        lines.append(help_text.replace("\n\n", "\n\n") + "\n")
-        params = [p for p in command.params if isinstance(p, click.Option | click.Argument) and p.name != "help"]
-        if params and not isinstance(command, click.Group):
+        lines.append(f"#### `{name}`\n")
+        lines.append((command.help or "").strip() + "\n")
+        params = [p for p in command.params if p.param_type_name in ("option", "argument") and p.name != "help"]
+        if params and not is_group(command):
             for p in params:
-                if isinstance(p, click.Argument):
-                    lines.append(f"- `{p.human_readable_name}` (argument)")
+                if p.param_type_name == "argument":
+                    lines.append(f"- `{p.name.upper()}` (argument): {getattr(p, 'help', None) or ''}".rstrip(": "))
                 else:
                     opts = ", ".join(f"`{o}`" for o in (*p.opts, *p.secondary_opts))
                     lines.append(f"- {opts}: {p.help or ''}".rstrip())

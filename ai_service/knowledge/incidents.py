@@ -408,10 +408,12 @@ def _csv_rows(text: str, path: Path, mapping: ColumnMapping) -> Iterator[_Row]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise InputError(
-                f"{path}:{line}: the CSV is malformed from here on: {exc}",
+            error = InputError(
+                f"{path}:{line}: the CSV is malformed from this line on ({exc}); the rows after it were not read",
                 hint="look for an unbalanced double quote on that line; quotes inside a field must be doubled",
-            ) from exc
+            )
+            yield _Row(line, {}, {}, error)
+            return
         start, line = line, reader.line_num + 1
         if not any(cell.strip() for cell in cells):
             continue

@@ -277,16 +277,41 @@ class RiskMatch:
     text: str
 
 
+# A line outside fences that is itself a command (YAML actions and legacy text often carry bare commands).
+_BARE_COMMAND_RE = re.compile(
+    r"^\s*(?:\$\s+)?(?:sudo\s+)?(?:kubectl|systemctl|journalctl|docker|podman|helm|psql|pg_\w+|rm|mv|cp|dd|"
+    r"curl|ip|ethtool|iptables|lvextend|resize2fs|mkfs\S*|rabbitmqctl|kafka-\S+|certbot|openssl|dig|nslookup|"
+    r"(?i:select|insert|update|delete|alter|drop|truncate|vacuum|reindex|create|grant|revoke))\b"
+)
+
+
 def split_segments(action: str) -> list[Segment]:
-    """Split an action into prose and code (fenced blocks with their language, inline code spans)."""
+    """Split an action into prose and code (fenced blocks with their language, inline code spans, and lines
+    outside fences that are bare commands)."""
     segments: list[Segment] = []
     pos = 0
     for fence in _FENCE_RE.finditer(action):
-        segments.extend(_split_inline(action[pos : fence.start()]))
+        segments.extend(_split_bare(action[pos : fence.start()]))
         lang = (fence.group("info").strip().split() or [""])[0].lower()
         segments.append(Segment("code", fence.group("body"), lang))
         pos = fence.end()
-    segments.extend(_split_inline(action[pos:]))
+    segments.extend(_split_bare(action[pos:]))
+    return segments
+
+
+def _split_bare(text: str) -> list[Segment]:
+    segments: list[Segment] = []
+    prose: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if _BARE_COMMAND_RE.match(line):
+            if prose:
+                segments.extend(_split_inline("".join(prose)))
+                prose = []
+            segments.append(Segment("code", line, "bare"))
+        else:
+            prose.append(line)
+    if prose:
+        segments.extend(_split_inline("".join(prose)))
     return segments
 
 

@@ -14,6 +14,13 @@ from pgvector import Vector
 from psycopg.types.json import Jsonb
 
 
+def as_array(value: object) -> np.ndarray:
+    """A stored vector (pgvector's ``Vector`` or an array) as a float32 numpy array."""
+    if isinstance(value, Vector):
+        return np.asarray(value.to_numpy(), dtype=np.float32)
+    return np.asarray(value, dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class RunbookState:
     """What the database knows of an ingested runbook, enough to skip an unchanged file."""
@@ -99,7 +106,7 @@ def embeddings_by_hash(conn: psycopg.Connection, *, hashes: Sequence[str]) -> di
         ") AS known",
         {"h": list(hashes)},
     ).fetchall()
-    return {r[0]: np.asarray(r[1].to_numpy() if hasattr(r[1], "to_numpy") else r[1], dtype=np.float32) for r in rows}
+    return {r[0]: as_array(r[1]) for r in rows}
 
 
 def upsert_document(
@@ -295,3 +302,104 @@ def knowledge_stats(conn: psycopg.Connection) -> KnowledgeStats:
         ).fetchall()
     ]
     return KnowledgeStats(one[0], one[1], one[2], by_risk, by_phase, one[3], one[4], one[5], services)
+
+
+@dataclass(frozen=True)
+class LegacyChunk:
+    id: uuid.UUID
+    document_id: uuid.UUID
+    chunk_index: int
+    content: str
+    metadata: dict[str, object]
+    embedding: np.ndarray | None
+    document_title: str
+    document_service: str | None
+    document_component: str | None
+
+
+def legacy_chunks(conn: psycopg.Connection) -> list[LegacyChunk]:
+    """Chunks of an older install that carry a runbook step or an incident signature in their metadata."""
+    rows = conn.execute(
+        "SELECT c.id, c.document_id, c.chunk_index, c.content, c.metadata, c.embedding, d.title, d.service,"
+        " d.component FROM chunks AS c JOIN documents AS d ON d.id = c.document_id"
+        " WHERE c.metadata ?| ARRAY['step_id', 'runbook_id', 'incident_signature_id', 'failure_type', 'error_class']"
+        " ORDER BY c.document_id, c.chunk_index, c.id"
+    ).fetchall()
+    return [
+        LegacyChunk(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            as_array(r[5]) if r[5] is not None else None,
+            r[6],
+            r[7],
+            r[8],
+        )
+        for r in rows
+    ]
+
+
+def existing_ids(conn: psycopg.Connection, *, step_ids: Sequence[str], signature_ids: Sequence[str]) -> set[str]:
+    """Which of these step and signature ids are already stored."""
+    found = {r[0] for r in conn.execute("SELECT step_id FROM runbook_steps WHERE step_id = ANY(%s)", (list(step_ids),))}
+    found |= {
+        r[0]
+        for r in conn.execute(
+            "SELECT incident_signature_id FROM incident_signatures WHERE incident_signature_id = ANY(%s)",
+            (list(signature_ids),),
+        )
+    }
+    return found
+
+
+def insert_signature(
+    conn: psycopg.Connection,
+    *,
+    incident_signature_id: str,
+    failure_type: str,
+    error_class: str,
+    symptoms: list[str],
+    affected_service: str | None,
+    service: str | None,
+    component: str | None,
+    assignment_group: str | None,
+    impact: str | None,
+    urgency: str | None,
+    resolution_refs: list[str],
+    source_incident_ids: list[str],
+    source_document_id: uuid.UUID | None,
+    embedding: np.ndarray | None,
+    embedding_sha256: str | None,
+    centroid: np.ndarray | None = None,
+    last_seen_at: datetime | None = None,
+) -> bool:
+    """Insert a signature unless its id exists; returns whether it was inserted."""
+    cur = conn.execute(
+        "INSERT INTO incident_signatures (incident_signature_id, failure_type, error_class, symptoms,"
+        " affected_service, service, component, assignment_group, impact, urgency, resolution_refs,"
+        " source_incident_ids, source_document_id, embedding, embedding_sha256, centroid, last_seen_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (incident_signature_id) DO NOTHING",
+        (
+            incident_signature_id,
+            failure_type,
+            error_class,
+            symptoms,
+            affected_service,
+            service,
+            component,
+            assignment_group,
+            impact,
+            urgency,
+            resolution_refs,
+            source_incident_ids,
+            source_document_id,
+            Vector(embedding) if embedding is not None else None,
+            embedding_sha256,
+            Vector(centroid) if centroid is not None else None,
+            last_seen_at,
+        ),
+    )
+    return cur.rowcount == 1

@@ -28,9 +28,9 @@ ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS risk_reason text;
 ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS content_sha256 text;
 ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS embedding_sha256 text;
 CREATE INDEX IF NOT EXISTS runbook_steps_runbook_order_idx ON runbook_steps (runbook_id, step_order);
-CREATE INDEX IF NOT EXISTS runbook_steps_embedding_sha256_idx ON runbook_steps (embedding_sha256)
+CREATE INDEX IF NOT EXISTS runbook_steps_text_hash_idx ON runbook_steps (embedding_sha256)
     WHERE embedding_sha256 IS NOT NULL;
-CREATE INDEX IF NOT EXISTS runbook_steps_missing_embedding_idx ON runbook_steps (runbook_id)
+CREATE INDEX IF NOT EXISTS runbook_steps_unembedded_idx ON runbook_steps (runbook_id)
     WHERE embedding IS NULL;
 
 CREATE TABLE IF NOT EXISTS runbooks (

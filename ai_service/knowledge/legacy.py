@@ -1,0 +1,277 @@
+"""`nocai db migrate-chunks`: move what an older install kept in the generic ``chunks`` table into
+``runbook_steps`` and ``incident_signatures`` (the guide's "Next Steps: migrate existing data").
+
+A chunk whose metadata names a ``step_id`` (or a ``runbook_id``) becomes a runbook step; one that names an
+``incident_signature_id`` (or a ``failure_type`` / ``error_class``) becomes a signature. Fields the metadata
+gives are used as they are; missing ones are derived from the chunk (its content is the action, or the
+symptom) and its document (title, service, component). Vectors are reused when the chunk's metadata says they
+come from the model now configured and they have its dimension; otherwise the text is embedded again.
+
+Idempotent: rows whose id already exists are left alone and counted; the ``chunks`` rows are never modified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+
+from ai_service.knowledge import store
+from ai_service.knowledge.embeddings import Embedder, content_hash
+from ai_service.knowledge.risk import infer_risk
+
+_RISK_LEVELS = {"low", "medium", "high"}
+
+
+@dataclass
+class LegacyReport:
+    chunks_seen: int = 0
+    steps_migrated: int = 0
+    steps_already_present: int = 0
+    signatures_migrated: int = 0
+    signatures_already_present: int = 0
+    runbooks_created: int = 0
+    texts_embedded: int = 0
+    vectors_reused: int = 0
+    skipped: list[str] = field(default_factory=list)  # "chunk <id>: reason"
+
+
+def _text(metadata: dict[str, object], key: str) -> str | None:
+    value = metadata.get(key)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _list(metadata: dict[str, object], key: str) -> list[str]:
+    value = metadata.get(key)
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [part.strip() for part in re.split(r"[;\n|]", str(value)) if part.strip()]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "legacy"
+
+
+def migrate_chunks(conn: psycopg.Connection, embedder: Embedder, *, dry_run: bool = False) -> LegacyReport:
+    """Copy step and signature chunks into the new tables (one transaction); see the module docstring."""
+    report = LegacyReport()
+    chunks = store.legacy_chunks(conn)
+    report.chunks_seen = len(chunks)
+    step_chunks, signature_chunks = [], []
+    for chunk in chunks:
+        meta = chunk.metadata
+        if _text(meta, "incident_signature_id") or (
+            not _text(meta, "step_id") and (_text(meta, "failure_type") or _text(meta, "error_class"))
+        ):
+            signature_chunks.append(chunk)
+        else:
+            step_chunks.append(chunk)
+
+    steps = [_step_fields(c) for c in step_chunks]
+    signatures = [_signature_fields(c) for c in signature_chunks]
+    present = store.existing_ids(
+        conn, step_ids=[s["step_id"] for s in steps], signature_ids=[s["incident_signature_id"] for s in signatures]
+    )
+    new_steps = [(c, s) for c, s in zip(step_chunks, steps, strict=True) if s["step_id"] not in present]
+    new_sigs = [
+        (c, s) for c, s in zip(signature_chunks, signatures, strict=True) if s["incident_signature_id"] not in present
+    ]
+    report.steps_already_present = len(steps) - len(new_steps)
+    report.signatures_already_present = len(signatures) - len(new_sigs)
+    if dry_run:
+        report.steps_migrated, report.signatures_migrated = len(new_steps), len(new_sigs)
+        return report
+
+    texts = [s["embed_text"] for _, s in new_steps] + [s["embed_text"] for _, s in new_sigs]
+    chunks_in_order = [c for c, _ in new_steps] + [c for c, _ in new_sigs]
+    vectors = _vectors(embedder, chunks_in_order, texts, report)
+
+    with conn.transaction():
+        runbooks: dict[str, list[dict[str, object]]] = {}
+        for (chunk, fields_), vector in zip(new_steps, vectors[: len(new_steps)], strict=True):
+            runbooks.setdefault(str(fields_["runbook_id"]), []).append(fields_)
+            store.upsert_steps(conn, rows=[_step_row(chunk, fields_, vector, embedder.model_name)])
+            report.steps_migrated += 1
+        for (chunk, fields_), vector in zip(new_sigs, vectors[len(new_steps) :], strict=True):
+            inserted = store.insert_signature(
+                conn,
+                incident_signature_id=fields_["incident_signature_id"],
+                failure_type=fields_["failure_type"],
+                error_class=fields_["error_class"],
+                symptoms=fields_["symptoms"],
+                affected_service=fields_["affected_service"],
+                service=fields_["service"],
+                component=fields_["component"],
+                assignment_group=fields_["assignment_group"],
+                impact=fields_["impact"],
+                urgency=fields_["urgency"],
+                resolution_refs=fields_["resolution_refs"],
+                source_incident_ids=fields_["source_incident_ids"],
+                source_document_id=chunk.document_id,
+                embedding=vector,
+                embedding_sha256=content_hash(embedder.model_name, fields_["embed_text"]),
+            )
+            report.signatures_migrated += int(inserted)
+        report.runbooks_created = _ensure_runbooks(conn, embedder, runbooks, report)
+    return report
+
+
+def _step_fields(chunk: store.LegacyChunk) -> dict[str, object]:
+    meta = chunk.metadata
+    runbook_id = _text(meta, "runbook_id") or _slug(chunk.document_title)
+    step_id = _text(meta, "step_id") or f"{runbook_id}-S{chunk.chunk_index + 1}"
+    action = _text(meta, "action") or chunk.content.strip()
+    condition = _text(meta, "condition") or f"When working through {chunk.document_title}"
+    expected = _text(meta, "expected_outcome")
+    risk = (_text(meta, "risk_level") or "").lower()
+    phase = (_text(meta, "phase") or "other").lower()
+    if phase not in ("diagnosis", "mitigation", "verification", "other"):
+        phase = "other"
+    inferred = risk not in _RISK_LEVELS
+    reason = None
+    if inferred:
+        risk, reason = infer_risk(action, phase)  # type: ignore[arg-type]
+    order_match = re.search(r"-S(\d+)$", step_id)
+    return {
+        "step_id": step_id,
+        "runbook_id": runbook_id,
+        "condition": condition,
+        "action": action,
+        "expected_outcome": expected,
+        "rollback": _text(meta, "rollback"),
+        "risk_level": risk,
+        "risk_inferred": inferred,
+        "risk_reason": reason,
+        "phase": phase,
+        "section": _text(meta, "section") or "",
+        "service": _text(meta, "service") or chunk.document_service,
+        "component": _text(meta, "component") or chunk.document_component,
+        "runbook_title": _text(meta, "runbook_title") or chunk.document_title,
+        "step_order": int(order_match.group(1)) if order_match else chunk.chunk_index + 1,
+        "embed_text": "\n".join(p for p in (condition, action, expected) if p),
+    }
+
+
+def _signature_fields(chunk: store.LegacyChunk) -> dict[str, object]:
+    meta = chunk.metadata
+    failure_type = _text(meta, "failure_type") or "unknown"
+    error_class = _text(meta, "error_class") or "unknown"
+    symptoms = _list(meta, "symptoms") or [chunk.content.strip()[:200] or failure_type]
+    digest = hashlib.sha256(f"{chunk.document_id}:{chunk.chunk_index}".encode()).hexdigest()[:8].upper()
+    return {
+        "incident_signature_id": _text(meta, "incident_signature_id") or f"SIG-LEGACY-{digest}",
+        "failure_type": failure_type,
+        "error_class": error_class,
+        "symptoms": symptoms,
+        "affected_service": _text(meta, "affected_service"),
+        "service": _text(meta, "service") or chunk.document_service,
+        "component": _text(meta, "component") or chunk.document_component,
+        "assignment_group": _text(meta, "assignment_group"),
+        "impact": _text(meta, "impact"),
+        "urgency": _text(meta, "urgency"),
+        "resolution_refs": _list(meta, "resolution_refs"),
+        "source_incident_ids": _list(meta, "source_incident_ids"),
+        "embed_text": f"{failure_type} {error_class}\n" + "\n".join(symptoms),
+    }
+
+
+def _vectors(
+    embedder: Embedder, chunks: list[store.LegacyChunk], texts: list[str], report: LegacyReport
+) -> list[np.ndarray]:
+    """Reuse a chunk's vector only when it is known to come from the configured model; embed the rest."""
+    out: list[np.ndarray | None] = []
+    for chunk in chunks:
+        same_model = chunk.metadata.get("embedding_model") == embedder.model_name
+        if same_model and chunk.embedding is not None and chunk.embedding.shape == (embedder.dimension,):
+            out.append(chunk.embedding / (np.linalg.norm(chunk.embedding) or 1.0))
+            report.vectors_reused += 1
+        else:
+            out.append(None)
+    todo = [i for i, v in enumerate(out) if v is None]
+    if todo:
+        fresh = embedder.embed([texts[i] for i in todo])
+        for i, vector in zip(todo, fresh, strict=True):
+            out[i] = vector
+        report.texts_embedded += len(todo)
+    return [v for v in out if v is not None]
+
+
+def _step_row(chunk: store.LegacyChunk, f: dict[str, object], vector: np.ndarray, model: str) -> store.StepRow:
+    from ai_service.knowledge.models import step_content_sha256
+
+    return store.StepRow(
+        step_id=str(f["step_id"]),
+        runbook_id=str(f["runbook_id"]),
+        step_order=int(f["step_order"]),  # type: ignore[call-overload]
+        phase=str(f["phase"]),
+        section=str(f["section"]),
+        condition=str(f["condition"]),
+        action=str(f["action"]),
+        expected_outcome=f["expected_outcome"],  # type: ignore[arg-type]
+        rollback=f["rollback"],  # type: ignore[arg-type]
+        risk_level=str(f["risk_level"]),
+        risk_inferred=bool(f["risk_inferred"]),
+        risk_reason=f["risk_reason"],  # type: ignore[arg-type]
+        service=f["service"],  # type: ignore[arg-type]
+        component=f["component"],  # type: ignore[arg-type]
+        runbook_title=str(f["runbook_title"]),
+        runbook_document_id=chunk.document_id,
+        last_reviewed_at=None,
+        content_sha256=step_content_sha256(
+            str(f["condition"]),
+            str(f["action"]),
+            f["expected_outcome"],
+            f["rollback"],
+            str(f["risk_level"]),  # type: ignore[arg-type]
+        ),
+        embedding=vector,
+        embedding_sha256=content_hash(model, str(f["embed_text"])),
+    )
+
+
+def _ensure_runbooks(
+    conn: psycopg.Connection, embedder: Embedder, runbooks: dict[str, list[dict[str, object]]], report: LegacyReport
+) -> int:
+    """A runbooks row for each migrated runbook that has none, so runbook-level search finds them too."""
+    created = 0
+    known = set(store.runbook_source_paths(conn))
+    todo = [(rid, steps) for rid, steps in runbooks.items() if rid not in known]
+    if not todo:
+        return 0
+    texts = [str(steps[0]["runbook_title"]) for _, steps in todo]
+    vectors = embedder.embed(texts)
+    report.texts_embedded += len(texts)
+    for (runbook_id, steps), vector, text in zip(todo, vectors, texts, strict=True):
+        ordered = sorted(steps, key=lambda s: int(s["step_order"]))  # type: ignore[call-overload]
+        joined = "\n".join(f"{s['condition']}\n{s['action']}" for s in ordered)
+        row = conn.execute(
+            "SELECT runbook_document_id FROM runbook_steps WHERE runbook_id = %s LIMIT 1", (runbook_id,)
+        ).fetchone()
+        store.upsert_runbook(
+            conn,
+            runbook_id=runbook_id,
+            title=text,
+            description=None,
+            service=ordered[0]["service"],  # type: ignore[arg-type]
+            component=ordered[0]["component"],  # type: ignore[arg-type]
+            tags=[],
+            format="legacy",
+            source_path=f"chunks:{runbook_id}",
+            content_sha256=hashlib.sha256(joined.encode()).hexdigest(),
+            document_id=row[0] if row else None,  # type: ignore[arg-type]
+            step_count=len(ordered),
+            search_text=joined,
+            embedding=vector,
+            embedding_sha256=content_hash(embedder.model_name, text),
+            last_reviewed_at=None,
+        )
+        created += 1
+    return created

@@ -11,7 +11,7 @@
 -- nocai:includes 003_agent_state_metrics.sql sha256=e3b926dcf080f3589b8b2c10d3214b0bd35f6938ee3d1bfd6785120c3165faff
 -- nocai:includes 004_add_storage_vector_tables.sql sha256=410803e7a659144684d94259eddf8b788556cc6e604cc5600047b6b28495a1e5
 -- nocai:includes 005_embedding_model_registry.sql sha256=90d75141f6dcf0d3a47dbc56be96dc53063dee70c9083bd6305ec5d51273a9cc
--- nocai:includes 006_knowledge_ingestion.sql sha256=a0fce934ec7dcde14aa83bb2a72bc64610947bb1591d86615dd2f7da04b8f51d
+-- nocai:includes 006_knowledge_ingestion.sql sha256=3474f004b9d5dcf1d5801194730c0d78308f59fbb3d72b1aec7db3dcf39649cd
 
 -- ================================================================================================
 -- 001_base_documents_chunks.sql
@@ -543,6 +543,16 @@ ON CONFLICT (singleton) DO NOTHING;
 --
 -- Idempotent, like every migration file.
 
+-- Its own trigger function, so that the guide's rollback of 004 (DROP FUNCTION update_updated_at() CASCADE)
+-- cannot take these triggers with it.
+CREATE OR REPLACE FUNCTION touch_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END;
+$$;
+
 ALTER TABLE documents ADD COLUMN IF NOT EXISTS source_key text;
 ALTER TABLE documents ADD COLUMN IF NOT EXISTS source_path text;
 ALTER TABLE documents ADD COLUMN IF NOT EXISTS content_sha256 text;
@@ -558,7 +568,6 @@ ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS risk_inferred boolean NOT NUL
 ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS risk_reason text;
 ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS content_sha256 text;
 ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS embedding_sha256 text;
-CREATE INDEX IF NOT EXISTS runbook_steps_runbook_order_idx ON runbook_steps (runbook_id, step_order);
 CREATE INDEX IF NOT EXISTS runbook_steps_text_hash_idx ON runbook_steps (embedding_sha256)
     WHERE embedding_sha256 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runbook_steps_unembedded_idx ON runbook_steps (runbook_id)
@@ -593,7 +602,7 @@ CREATE TABLE IF NOT EXISTS runbooks (
 
 CREATE OR REPLACE TRIGGER runbooks_updated_at
     BEFORE UPDATE ON runbooks
-    FOR EACH ROW EXECUTE FUNCTION update_updated_at();
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 
 CREATE INDEX IF NOT EXISTS runbooks_embedding_idx
     ON runbooks USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
@@ -629,7 +638,7 @@ CREATE TABLE IF NOT EXISTS historical_incidents (
 
 CREATE OR REPLACE TRIGGER historical_incidents_updated_at
     BEFORE UPDATE ON historical_incidents
-    FOR EACH ROW EXECUTE FUNCTION update_updated_at();
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 
 CREATE INDEX IF NOT EXISTS historical_incidents_signature_id_idx ON historical_incidents (signature_id)
     WHERE signature_id IS NOT NULL;

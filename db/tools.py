@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ai_service.errors import DatabaseError
 from db import embedded
@@ -46,8 +46,28 @@ def libpq_environment(url: str) -> dict[str, str]:
     return {env: str(params[key]) for key, env in mapping.items() if params.get(key)}
 
 
-def psql_command(url: str, extra: list[str] | None = None) -> list[str]:
-    return [client_binary("psql"), url, *(extra or [])]
+def client_invocation(url: str) -> tuple[str, dict[str, str]]:
+    """(URL without its password, environment with PGPASSWORD) for a client subprocess.
+
+    The password goes through the environment, not the command line, where other local users could read it.
+    """
+    params = conninfo_to_dict(url)
+    env = {**os.environ}
+    password = params.pop("password", None)
+    if password:
+        env["PGPASSWORD"] = str(password)
+    return make_conninfo(**params), env
+
+
+def psql_command(url: str, extra: list[str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """psql on ``url`` with nocai's session settings (HNSW ef_search, iterative scans) in PGOPTIONS."""
+    from db.connection import connection_kwargs
+
+    conninfo, env = client_invocation(url)
+    options = conninfo_to_dict(connection_kwargs(url)["conninfo"]).get("options")
+    if options:
+        env["PGOPTIONS"] = str(options)
+    return [client_binary("psql"), conninfo, *(extra or [])], env
 
 
 def default_backup_path(directory: Path | None = None) -> Path:
@@ -61,10 +81,10 @@ def backup(url: str, output: Path) -> Path:
     output = output.expanduser().resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
-    env = {**os.environ}
+    conninfo, env = client_invocation(url)
     with partial.open("wb") as handle:
         proc = subprocess.run(
-            [client_binary("pg_dump"), "--no-owner", "--dbname", url],
+            [client_binary("pg_dump"), "--no-owner", "--dbname", conninfo],
             stdout=handle,
             stderr=subprocess.PIPE,
             env=env,
@@ -82,6 +102,7 @@ def backup(url: str, output: Path) -> Path:
 
 def restore(url: str, dump: Path) -> None:
     """Replay a plain-SQL dump made by :func:`backup` into the database at ``url`` (stops at the first error)."""
+    conninfo, env = client_invocation(url)
     proc = subprocess.run(
         [
             client_binary("psql"),
@@ -90,12 +111,13 @@ def restore(url: str, dump: Path) -> None:
             "ON_ERROR_STOP=1",
             "--quiet",
             "--dbname",
-            url,
+            conninfo,
             "--file",
             str(dump),
         ],
         capture_output=True,
         check=False,
+        env=env,
     )
     if proc.returncode != 0:
         raise DatabaseError(

@@ -124,9 +124,10 @@ def db(shared_migrated_url: str) -> Iterator[psycopg.Connection]:
 
     conn = connect(shared_migrated_url)
     try:
-        yield conn
+        # Nested `conn.transaction()` blocks in the code under test become savepoints of this one.
+        with conn.transaction(force_rollback=True):
+            yield conn
     finally:
-        conn.rollback()
         conn.close()
 
 

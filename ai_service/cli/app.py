@@ -36,7 +36,10 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: sys.argv[1:]) and return the exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, prog_name="nocai", standalone_mode=False)
+        # Outside standalone mode, a typer.Exit comes back as the return value rather than as an exception.
+        result = app(args=argv, prog_name="nocai", standalone_mode=False)
+        if isinstance(result, int):
+            return result
     except NocaiError as exc:
         return report_error(exc)
     except typer.Exit as exc:

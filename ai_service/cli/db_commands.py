@@ -345,8 +345,8 @@ def psql_cmd(ctx: typer.Context) -> None:
 
     Example: nocai db psql -c "SELECT count(*) FROM runbook_steps"
     """
-    command = tools.psql_command(database_url(), list(ctx.args))
-    code = subprocess.call(command)
+    command, env = tools.psql_command(database_url(), list(ctx.args))
+    code = subprocess.call(command, env=env)
     raise typer.Exit(code)
 
 

@@ -145,3 +145,43 @@ def load_sample_cmd() -> None:
         with progress_bar() as progress:
             report = service.ingest_runbooks(conn, embedder, [service.SAMPLE_DIR / "runbooks"], progress=progress)
     print_ingest_report(report)
+
+
+@kb_app.command("reembed")
+def reembed_cmd(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before switching models.")] = False,
+) -> None:
+    """Re-embed the knowledge base with the configured model (NOCAI_EMBEDDING_*); resumable.
+
+    Switching models retypes the vector columns and clears the old vectors first; until the run completes,
+    searches see only the rows already re-embedded. Running it again continues where it stopped.
+
+    Example: nocai kb reembed --yes   (after setting e.g. NOCAI_EMBEDDING_PROVIDER=openai,
+    NOCAI_EMBEDDING_URL=http://localhost:11434/v1, NOCAI_EMBEDDING_MODEL=nomic-embed-text,
+    NOCAI_EMBEDDING_DIMENSION=768)
+    """
+    from ai_service.knowledge.embeddings import create_embedder
+    from ai_service.knowledge.reembed import reembed
+    from db import vectors
+
+    settings = get_settings()
+    embedder = create_embedder(settings)
+    with connect(autocommit=True) as conn:
+        registered = vectors.registered_model(conn)
+        switching = registered is not None and (registered.model, registered.dimension) != (
+            embedder.model_name,
+            embedder.dimension,
+        )
+        if switching and not yes and registered is not None:
+            typer.confirm(
+                f"Switch from {registered.model} ({registered.dimension}-d) to {embedder.model_name} "
+                f"({embedder.dimension}-d) and re-embed everything?",
+                abort=True,
+            )
+        with progress_bar() as progress:
+            report = reembed(conn, embedder, progress=progress)
+    if report.switched_from:
+        console.print(f"switched from {report.switched_from[0]} ({report.switched_from[1]}-d)")
+    for table, count in report.embedded.items():
+        console.print(f"{table}: {count} re-embedded")
+    console.print(f"all vectors now from {report.model} ({report.dimension}-d), {report.seconds:.1f} s")

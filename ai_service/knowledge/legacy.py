@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 
-from ai_service.knowledge import store
+from ai_service.knowledge import store, texts
 from ai_service.knowledge.embeddings import Embedder, content_hash
 from ai_service.knowledge.risk import infer_risk
 
@@ -156,7 +156,7 @@ def _step_fields(chunk: store.LegacyChunk) -> dict[str, object]:
         "component": _text(meta, "component") or chunk.document_component,
         "runbook_title": _text(meta, "runbook_title") or chunk.document_title,
         "step_order": int(order_match.group(1)) if order_match else chunk.chunk_index + 1,
-        "embed_text": "\n".join(p for p in (condition, action, expected) if p),
+        "embed_text": texts.step_text(condition, action, expected),
     }
 
 
@@ -179,7 +179,7 @@ def _signature_fields(chunk: store.LegacyChunk) -> dict[str, object]:
         "urgency": _text(meta, "urgency"),
         "resolution_refs": _list(meta, "resolution_refs"),
         "source_incident_ids": _list(meta, "source_incident_ids"),
-        "embed_text": f"{failure_type} {error_class}\n" + "\n".join(symptoms),
+        "embed_text": texts.signature_text(failure_type, error_class, symptoms),
     }
 
 

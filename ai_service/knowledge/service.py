@@ -30,7 +30,7 @@ import psycopg
 
 from ai_service.config import Settings
 from ai_service.errors import ConfigurationError, InputError, NocaiError
-from ai_service.knowledge import store
+from ai_service.knowledge import store, texts
 from ai_service.knowledge.embeddings import Embedder, content_hash, create_embedder
 from ai_service.knowledge.models import ParsedRunbook, ParsedStep
 from ai_service.knowledge.parsers import SUPPORTED_SUFFIXES, iter_runbook_files, parse_runbook_file
@@ -87,20 +87,12 @@ class _Planned:
 
 
 def step_embedding_text(step: ParsedStep) -> str:
-    """What a step's vector is made of: condition, action and expected outcome (the columns the tsv covers)."""
-    return "\n".join(part for part in (step.condition, step.action, step.expected_outcome) if part)
+    return texts.step_text(step.condition, step.action, step.expected_outcome)
 
 
 def runbook_embedding_text(runbook: ParsedRunbook) -> str:
-    """A runbook's own vector: its title, what it is about, and its tags."""
-    parts = [runbook.title]
-    if runbook.description:
-        parts.append(runbook.description)
-    elif runbook.steps:
-        parts.append(runbook.steps[0].action)
-    if runbook.tags:
-        parts.append(", ".join(runbook.tags))
-    return "\n".join(parts)
+    first_action = runbook.steps[0].action if runbook.steps else None
+    return texts.runbook_text(runbook.title, runbook.description, first_action, runbook.tags)
 
 
 def runbook_search_text(runbook: ParsedRunbook) -> str:
@@ -303,9 +295,9 @@ def _plan(
     pairs, removed = assign_step_ids(runbook.runbook_id, runbook.steps, stored)
     stored_by_id = {s.step_id: s for s in stored}
     changed: set[str] = set()
-    texts: dict[str, str] = {"runbook": runbook_embedding_text(runbook)}
+    embed_texts: dict[str, str] = {"runbook": runbook_embedding_text(runbook)}
     for step_id, step in pairs:
-        texts[step_id] = step_embedding_text(step)
+        embed_texts[step_id] = step_embedding_text(step)
         old = stored_by_id.get(step_id)
         if old is None:
             outcome.steps_new += 1
@@ -315,7 +307,7 @@ def _plan(
             or old.step_order != step.position
             or old.phase != step.phase
             or old.section != step.section
-            or old.embedding_sha256 != content_hash(model, texts[step_id])
+            or old.embedding_sha256 != content_hash(model, embed_texts[step_id])
         ):
             outcome.steps_updated += 1
             changed.add(step_id)
@@ -324,7 +316,7 @@ def _plan(
     outcome.steps_removed = len(removed)
     outcome.status = "updated" if is_known else "new"
     content = data.decode("utf-8", errors="replace") if runbook.format != "docx" else runbook_search_text(runbook)
-    return _Planned(outcome, runbook, path, content, pairs, changed, removed, texts)
+    return _Planned(outcome, runbook, path, content, pairs, changed, removed, embed_texts)
 
 
 def _plan_prune(

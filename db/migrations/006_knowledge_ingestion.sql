@@ -12,6 +12,16 @@
 --
 -- Idempotent, like every migration file.
 
+-- Its own trigger function, so that the guide's rollback of 004 (DROP FUNCTION update_updated_at() CASCADE)
+-- cannot take these triggers with it.
+CREATE OR REPLACE FUNCTION touch_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END;
+$$;
+
 ALTER TABLE documents ADD COLUMN IF NOT EXISTS source_key text;
 ALTER TABLE documents ADD COLUMN IF NOT EXISTS source_path text;
 ALTER TABLE documents ADD COLUMN IF NOT EXISTS content_sha256 text;
@@ -27,7 +37,6 @@ ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS risk_inferred boolean NOT NUL
 ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS risk_reason text;
 ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS content_sha256 text;
 ALTER TABLE runbook_steps ADD COLUMN IF NOT EXISTS embedding_sha256 text;
-CREATE INDEX IF NOT EXISTS runbook_steps_runbook_order_idx ON runbook_steps (runbook_id, step_order);
 CREATE INDEX IF NOT EXISTS runbook_steps_text_hash_idx ON runbook_steps (embedding_sha256)
     WHERE embedding_sha256 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runbook_steps_unembedded_idx ON runbook_steps (runbook_id)
@@ -62,7 +71,7 @@ CREATE TABLE IF NOT EXISTS runbooks (
 
 CREATE OR REPLACE TRIGGER runbooks_updated_at
     BEFORE UPDATE ON runbooks
-    FOR EACH ROW EXECUTE FUNCTION update_updated_at();
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 
 CREATE INDEX IF NOT EXISTS runbooks_embedding_idx
     ON runbooks USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
@@ -98,7 +107,7 @@ CREATE TABLE IF NOT EXISTS historical_incidents (
 
 CREATE OR REPLACE TRIGGER historical_incidents_updated_at
     BEFORE UPDATE ON historical_incidents
-    FOR EACH ROW EXECUTE FUNCTION update_updated_at();
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 
 CREATE INDEX IF NOT EXISTS historical_incidents_signature_id_idx ON historical_incidents (signature_id)
     WHERE signature_id IS NOT NULL;

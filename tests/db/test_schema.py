@@ -61,28 +61,22 @@ def test_step_id_is_unique(db: psycopg.Connection) -> None:
         _insert_step(db, "RB3-S1")
 
 
-def test_tsv_and_updated_at_are_maintained_by_triggers(db: psycopg.Connection) -> None:
-    _insert_step(db, "RB4-S1", condition="When certificates expire", action="Renew with certbot renew")
-    row = db.execute(
-        "SELECT tsv @@ websearch_to_tsquery('english', 'certificate renewal'), updated_at FROM runbook_steps"
-        " WHERE step_id = 'RB4-S1'"
-    ).fetchone()
-    assert row is not None and row[0] is True
-    db.execute("SELECT pg_sleep(0.01)")
-    db.commit()  # now() is per transaction: end it so the update gets a later timestamp
-    try:
-        db.execute("UPDATE runbook_steps SET action = 'Rotate the key pair' WHERE step_id = 'RB4-S1'")
-        after = db.execute(
+def test_tsv_and_updated_at_are_maintained_by_triggers(migrated_db_url: str) -> None:
+    with connect(migrated_db_url, autocommit=True) as conn:
+        _insert_step(conn, "RB4-S1", condition="When certificates expire", action="Renew with certbot renew")
+        row = conn.execute(
+            "SELECT tsv @@ websearch_to_tsquery('english', 'certificate renewal'), updated_at FROM runbook_steps"
+            " WHERE step_id = 'RB4-S1'"
+        ).fetchone()
+        assert row is not None and row[0] is True
+        conn.execute("UPDATE runbook_steps SET action = 'Rotate the key pair' WHERE step_id = 'RB4-S1'")
+        after = conn.execute(
             "SELECT tsv @@ to_tsquery('english', 'rotate'), tsv @@ to_tsquery('english', 'certbot'), updated_at"
             " FROM runbook_steps WHERE step_id = 'RB4-S1'"
         ).fetchone()
-        assert after is not None
-        assert after[0] is True and after[1] is False
-        assert after[2] > row[1]
-    finally:
-        db.rollback()
-        db.execute("DELETE FROM runbook_steps WHERE step_id = 'RB4-S1'")
-        db.commit()
+    assert after is not None
+    assert after[0] is True and after[1] is False
+    assert after[2] > row[1]
 
 
 def test_condition_outweighs_action_in_full_text_rank(db: psycopg.Connection) -> None:
@@ -96,12 +90,11 @@ def test_condition_outweighs_action_in_full_text_rank(db: psycopg.Connection) ->
 
 
 def test_signature_constraints_and_tsv(db: psycopg.Connection) -> None:
-    with pytest.raises(psycopg.errors.CheckViolation, match="incident_signatures_symptoms_not_empty"):
+    with pytest.raises(psycopg.errors.CheckViolation, match="incident_signatures_symptoms_not_empty"), db.transaction():
         db.execute(
             "INSERT INTO incident_signatures (incident_signature_id, failure_type, error_class, symptoms)"
             " VALUES ('SIG-X-001', 'disk_full', 'capacity', '{}')"
         )
-    db.rollback()
     db.execute(
         "INSERT INTO incident_signatures (incident_signature_id, failure_type, error_class, symptoms,"
         " assignment_group, urgency) VALUES ('SIG-X-002', 'connection exhaustion', 'capacity',"
@@ -116,22 +109,22 @@ def test_signature_constraints_and_tsv(db: psycopg.Connection) -> None:
 
 def test_triage_and_resolution_constraints_and_chain_view(db: psycopg.Connection) -> None:
     incident = db.execute("INSERT INTO incidents (alert_id) VALUES ('chain-1') RETURNING id").fetchone()[0]  # type: ignore[index]
-    with pytest.raises(psycopg.errors.CheckViolation, match="triage_results_confidence_check"):
+    with pytest.raises(psycopg.errors.CheckViolation, match="triage_results_confidence_check"), db.transaction():
         db.execute("INSERT INTO triage_results (incident_id, confidence) VALUES (%s, 1.5)", (incident,))
-    db.rollback()
-    incident = db.execute("INSERT INTO incidents (alert_id) VALUES ('chain-1') RETURNING id").fetchone()[0]  # type: ignore[index]
     triage = db.execute(
         "INSERT INTO triage_results (incident_id, failure_type, severity, confidence, policy_band,"
         " matched_signature_ids) VALUES (%s, 'disk_full', 'high', 0.8123, 'PROPOSE', ARRAY['SIG-1'])"
         " RETURNING id",
         (incident,),
     ).fetchone()[0]  # type: ignore[index]
-    with pytest.raises(psycopg.errors.CheckViolation, match="resolution_outputs_recommendations_is_array"):
+    with (
+        pytest.raises(psycopg.errors.CheckViolation, match="resolution_outputs_recommendations_is_array"),
+        db.transaction(),
+    ):
         db.execute(
             "INSERT INTO resolution_outputs (incident_id, triage_result_id, recommendations) VALUES (%s, %s, '{}')",
             (incident, triage),
         )
-    db.rollback()
     incident = db.execute("INSERT INTO incidents (alert_id) VALUES ('chain-2') RETURNING id").fetchone()[0]  # type: ignore[index]
     triage = db.execute(
         "INSERT INTO triage_results (incident_id, failure_type, severity, confidence, policy_band)"

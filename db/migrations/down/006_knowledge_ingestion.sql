@@ -1,11 +1,11 @@
 -- Rollback of 006: the ingestion bookkeeping. The storage tables of 004 keep their rows.
 DROP TABLE IF EXISTS historical_incidents;
 DROP TABLE IF EXISTS runbooks;
+DROP FUNCTION IF EXISTS touch_updated_at();
 ALTER TABLE incident_signatures DROP COLUMN IF EXISTS centroid;
 ALTER TABLE incident_signatures DROP COLUMN IF EXISTS embedding_sha256;
 DROP INDEX IF EXISTS runbook_steps_unembedded_idx;
 DROP INDEX IF EXISTS runbook_steps_text_hash_idx;
-DROP INDEX IF EXISTS runbook_steps_runbook_order_idx;
 ALTER TABLE runbook_steps DROP COLUMN IF EXISTS embedding_sha256;
 ALTER TABLE runbook_steps DROP COLUMN IF EXISTS content_sha256;
 ALTER TABLE runbook_steps DROP COLUMN IF EXISTS risk_reason;

@@ -90,6 +90,24 @@ class Settings(BaseSettings):
         default=4, ge=0, le=20, description="Retries (with exponential backoff) for a failed embedding request."
     )
 
+    # --- optional LLM --------------------------------------------------------------------------------
+    llm_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible chat endpoint (e.g. https://api.openai.com/v1). Unset: no "
+        "LLM; triage and resolution stay fully deterministic.",
+    )
+    llm_model: str = Field(default="gpt-4o-mini", description="Chat model name sent to the LLM endpoint.")
+    llm_api_key: str | None = Field(default=None, description="API key sent as a Bearer token to the LLM endpoint.")
+    llm_timeout: float = Field(
+        default=8.0, gt=0, description="Seconds before an LLM call is abandoned (the deterministic result stands)."
+    )
+
+    # --- policy --------------------------------------------------------------------------------------
+    policy_file: Path | None = Field(
+        default=None,
+        description="YAML or JSON policy of ordered bands (AUTO / PROPOSE / REVIEW). Unset: the built-in default.",
+    )
+
     # --- service -------------------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address the HTTP service binds to.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port the HTTP service listens on.")

@@ -11,7 +11,7 @@
 -- nocai:includes 003_agent_state_metrics.sql sha256=e3b926dcf080f3589b8b2c10d3214b0bd35f6938ee3d1bfd6785120c3165faff
 -- nocai:includes 004_add_storage_vector_tables.sql sha256=410803e7a659144684d94259eddf8b788556cc6e604cc5600047b6b28495a1e5
 -- nocai:includes 005_embedding_model_registry.sql sha256=90d75141f6dcf0d3a47dbc56be96dc53063dee70c9083bd6305ec5d51273a9cc
--- nocai:includes 006_knowledge_ingestion.sql sha256=3474f004b9d5dcf1d5801194730c0d78308f59fbb3d72b1aec7db3dcf39649cd
+-- nocai:includes 006_knowledge_ingestion.sql sha256=04498feddb72af58f403e85a5c78091b07ae26ef2cd2fdf9afa5b3bb0ab7b4f4
 
 -- ================================================================================================
 -- 001_base_documents_chunks.sql
@@ -626,7 +626,7 @@ CREATE TABLE IF NOT EXISTS historical_incidents (
     opened_at         timestamptz,
     resolved_at       timestamptz,
     source_path       text,
-    text_sha256       text NOT NULL,
+    record_sha256       text NOT NULL,
     embedding         vector(384),
     embedding_sha256  text,
     signature_id      text REFERENCES incident_signatures (incident_signature_id)

@@ -139,12 +139,16 @@ def load_sample_cmd() -> None:
 
     Example: nocai kb load-sample
     """
+    from ai_service.knowledge.signatures import ingest_incidents
+
     settings = get_settings()
     with connect(autocommit=True) as conn:
         embedder = service.prepare_embedder(conn, settings)
         with progress_bar() as progress:
             report = service.ingest_runbooks(conn, embedder, [service.SAMPLE_DIR / "runbooks"], progress=progress)
+            incidents = ingest_incidents(conn, embedder, [service.SAMPLE_DIR / "incidents.csv"], progress=progress)
     print_ingest_report(report)
+    print_incident_report(incidents)
 
 
 @kb_app.command("reembed")
@@ -185,3 +189,71 @@ def reembed_cmd(
     for table, count in report.embedded.items():
         console.print(f"{table}: {count} re-embedded")
     console.print(f"all vectors now from {report.model} ({report.dimension}-d), {report.seconds:.1f} s")
+
+
+@ingest_app.command("incidents")
+def ingest_incidents_cmd(
+    files: Annotated[list[Path], typer.Argument(help="ServiceNow CSV exports or JSON Lines files.")],
+    mapping: Annotated[
+        Path | None, typer.Option(help="YAML column mapping for other exports (see docs/incident-import.md).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read and compare; write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Import past incidents and grow the incident signatures they cluster into.
+
+    Exit code 2 when any row or file could not be read (the others are still imported).
+
+    Example: nocai ingest incidents incidents_2025.csv --mapping jira_mapping.yaml
+    """
+    from ai_service.knowledge.signatures import ingest_incidents
+
+    settings = get_settings()
+    with connect(autocommit=True) as conn:
+        embedder = service.prepare_embedder(conn, settings)
+        with progress_bar(not as_json) as progress:
+            report = ingest_incidents(conn, embedder, files, mapping=mapping, dry_run=dry_run, progress=progress)
+    print_incident_report(report, as_json=as_json)
+    if report.errors:
+        raise typer.Exit(2)
+
+
+def print_incident_report(report, *, as_json: bool = False) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        typer.echo(json.dumps(vars(report), indent=2, default=str))
+        return
+    for error in report.errors:
+        console.print(f"[red]error[/]: {error}", markup=True)
+    for warning in report.warnings:
+        console.print(f"warning: {warning}")
+    table = Table(title="incident import" + (" (dry run: nothing written)" if report.dry_run else ""))
+    for column in (
+        "files",
+        "rows",
+        "new",
+        "updated",
+        "unchanged",
+        "errors",
+        "embedded",
+        "signatures +",
+        "signatures grown",
+        "assigned",
+        "waiting",
+        "seconds",
+    ):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(report.files),
+        str(report.rows_read),
+        str(report.new),
+        str(report.updated),
+        str(report.unchanged),
+        str(len(report.errors)),
+        str(report.texts_embedded),
+        str(report.signatures_created),
+        str(report.signatures_grown),
+        str(report.incidents_assigned),
+        str(report.incidents_unassigned),
+        f"{report.seconds:.2f}",
+    )
+    console.print(table)

@@ -40,13 +40,16 @@ from datetime import datetime
 
 import numpy as np
 
+from ai_service.knowledge import texts
 from ai_service.knowledge.embeddings import Embedder
 from ai_service.knowledge.incidents import IncidentRecord
 from ai_service.retrieval.query_text import normalize_text, split_identifier
 
 __all__ = [
+    "DEFAULT_BLOCK_SIZE",
     "DEFAULT_THRESHOLD",
     "ERROR_CLASSES",
+    "ERROR_CLASS_NAMES",
     "Assignment",
     "Cluster",
     "ClusteringScores",
@@ -118,7 +121,13 @@ _CAMEL_TOKEN = re.compile(
 )
 # Instance names normalize_text keeps (it removes only fully qualified ones): lower case, hyphenated, with a
 # digit in a later part - web-prod-07, pg-crm-03, bastion-dc2-01, k8s-prod-eu1, kafka-3.
-_HOST_LIKE = re.compile(r"(?<![\w./-])[a-z][a-z0-9]*(?:-[a-z0-9]+)*-[a-z]*\d[a-z0-9]*(?:-[a-z0-9]+)*(?![\w-])")
+# In capitals (PRN-LON-2F-04, SRV-DB-01) three parts are needed, so that HTTP-01 or TLS-1 stay.
+_HOST_LIKE = re.compile(
+    r"(?<![\w./-])(?:[a-z][a-z0-9]*(?:-[a-z0-9]+)*-[a-z]*\d[a-z0-9]*(?:-[a-z0-9]+)*"
+    r"|[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+-[A-Za-z]*\d[A-Za-z0-9]*)(?![\w-])"
+)
+# Ticket and asset ids: INC0010234, CHG0031234, OPS-101, LT-0731.
+_ID_LIKE = re.compile(r"(?<![\w./-])(?:[A-Z]{2,}\d{4,}|[A-Z][A-Z0-9]*-\d{3,})(?![\w-])")
 # Values normalize_text keeps: short numbers, with a unit or a clock time (47.5, 4644s, 16.3G, 07:44, /300).
 _VALUE = re.compile(r"(?<![\w.-])/?[-+~]?\d+(?:[.,:]\d+)*[a-zA-Z]{0,3}(?![\w-])")
 _EMPTY_BRACKETS = re.compile(r"[(\[]\s*[^\w\s]{0,3}\s*[)\]]")
@@ -154,6 +163,7 @@ def _clean(text: str) -> str:
     text = normalize_text(_TICKET_PREFIX.sub("", text))
     text = _CAMEL_TOKEN.sub(lambda match: split_identifier(match.group(0)), text)
     text = _HOST_LIKE.sub(" ", text)
+    text = _ID_LIKE.sub(" ", text)
     text = _VALUE.sub(" ", text)
     text = _EMPTY_BRACKETS.sub(" ", text)
     text = _SPACES.sub(" ", text)
@@ -317,12 +327,12 @@ def _clusters_from_roots(root: np.ndarray, vectors: np.ndarray, nodes: Iterable[
     members: dict[int, list[int]] = {}
     for node in nodes:
         members.setdefault(int(root[node]), []).append(int(node))
-    clusters = [_make_cluster(tuple(indices), vectors) for indices in members.values()]
+    clusters = [make_cluster(tuple(indices), vectors) for indices in members.values()]
     clusters.sort(key=lambda cluster: (-cluster.size, cluster.members[0]))
     return clusters
 
 
-def _make_cluster(members: tuple[int, ...], vectors: np.ndarray) -> Cluster:
+def make_cluster(members: tuple[int, ...], vectors: np.ndarray) -> Cluster:
     mean = vectors[list(members)].astype(np.float64).mean(axis=0)
     cohesion = float(np.linalg.norm(mean))
     return Cluster(members=members, centroid=(mean / cohesion).astype(np.float32), cohesion=cohesion)
@@ -354,16 +364,29 @@ class ExistingSignature:
     """A signature already stored, as clustering needs it.
 
     ``centroid`` (unit vector) and ``cohesion`` are the :class:`SignatureDraft` fields of the same names (or,
-    after growth, of :class:`SignatureGrowth`); ``size`` is how many incidents it was built from;
-    ``incident_numbers`` are those incidents' numbers (``source_incident_ids``), so that re-fed incidents are
+    after growth, of :class:`SignatureGrowth`): store both. ``cohesion * centroid`` is the mean of the members'
+    vectors, which is what a newcomer's similarity is measured against (storing that unnormalised mean in one
+    vector column keeps both: see :meth:`from_mean`). ``size`` is how many incidents the signature was built
+    from; ``incident_numbers`` are their numbers (``source_incident_ids``), so that re-fed incidents are
     recognised and skipped.
     """
 
     signature_id: str
     centroid: np.ndarray
     size: int
-    cohesion: float = 1.0
+    cohesion: float
     incident_numbers: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_mean(
+        cls, signature_id: str, mean: np.ndarray, size: int, incident_numbers: Iterable[str] = ()
+    ) -> ExistingSignature:
+        """From the unnormalised mean of the members' vectors (``cohesion * centroid``)."""
+        vector = np.asarray(mean, dtype=np.float64)
+        norm = float(np.linalg.norm(vector))
+        if not norm > 1e-6:
+            raise ValueError(f"signature {signature_id}: the mean vector is zero")
+        return cls(signature_id, (vector / norm).astype(np.float32), size, norm, frozenset(incident_numbers))
 
     @property
     def mean(self) -> np.ndarray:
@@ -413,19 +436,35 @@ def assign_to_signatures(
     if len(numbers) != len(vectors):
         raise ValueError(f"{len(numbers)} numbers for {len(vectors)} embeddings")
     known = {number for signature in existing for number in signature.incident_numbers}
-    skipped, fresh, seen = [], [], set()
+    skipped: list[int] = []
+    fresh: list[int] = []
+    seen: set[str] = set()
     for position, number in enumerate(numbers):
         (skipped if number in known or number in seen else fresh).append(position)
         seen.add(number)
     if not fresh:
         return Assignment(grown=[], new_clusters=[], skipped=skipped)
-    dimension = vectors.shape[1]
-    old_means = np.stack([_existing_mean(signature, dimension) for signature in existing]) if existing else None
-    means = vectors[fresh] if old_means is None else np.vstack([old_means, vectors[fresh]])
-    sizes = np.array([max(1, signature.size) for signature in existing] + [1] * len(fresh), dtype=np.float64)
-    locked = np.arange(len(means)) < len(existing)
-    root = _cluster_nodes(means.astype(np.float32), sizes, threshold, locked, max(2, block_size))
-    return _assignment(root, existing, fresh, vectors, skipped)
+    candidates = _reachable(existing, vectors[fresh], threshold)
+    old_means = [_existing_mean(existing[index], vectors.shape[1]) for index in candidates]
+    means = np.vstack([*old_means, vectors[fresh]]).astype(np.float32)
+    sizes = np.array([max(1, existing[index].size) for index in candidates] + [1] * len(fresh), dtype=np.float64)
+    locked = np.arange(len(means)) < len(candidates)
+    root = _cluster_nodes(means, sizes, threshold, locked, max(2, block_size))
+    return _assignment(root, [existing[index] for index in candidates], fresh, vectors, skipped)
+
+
+def _reachable(existing: Sequence[ExistingSignature], fresh: np.ndarray, threshold: float) -> list[int]:
+    """The existing signatures some new incident reaches the threshold with. No other can grow: a group's mean
+    similarity never exceeds its best member's, and existing signatures do not merge with each other."""
+    if not existing:
+        return []
+    reachable: list[int] = []
+    for start in range(0, len(existing), 4096):  # bounded memory with many signatures
+        part = existing[start : start + 4096]
+        means = np.stack([_existing_mean(signature, fresh.shape[1]) for signature in part])
+        best = (fresh @ means.T).max(axis=0)
+        reachable.extend(start + int(index) for index in np.flatnonzero(best >= threshold))
+    return reachable
 
 
 def _existing_mean(signature: ExistingSignature, dimension: int) -> np.ndarray:
@@ -453,7 +492,7 @@ def _assignment(
         added = joined.pop(index, None)
         if added:
             grown.append(_grow(signature, tuple(added), vectors))
-    new_clusters = [_make_cluster(tuple(members), vectors) for members in joined.values()]
+    new_clusters = [make_cluster(tuple(members), vectors) for members in joined.values()]
     new_clusters.sort(key=lambda cluster: (-cluster.size, cluster.members[0]))
     return Assignment(grown=grown, new_clusters=new_clusters, skipped=skipped)
 
@@ -658,11 +697,11 @@ def term_background(texts_by_cluster: Sequence[Sequence[str]]) -> TermBackground
     """The :class:`TermBackground` of clusters given as lists of incident texts (:func:`incident_text`)."""
     frequency: Counter[str] = Counter()
     total = 0
-    for texts in texts_by_cluster:
-        for text in texts:
+    for cluster_texts in texts_by_cluster:
+        for text in cluster_texts:
             frequency.update(_phrases(text))
             total += 1
-    clusters = max(1, sum(1 for texts in texts_by_cluster if texts))
+    clusters = max(1, sum(1 for cluster_texts in texts_by_cluster if cluster_texts))
     return TermBackground(document_frequency=frequency, average_cluster_size=max(1.0, total / clusters))
 
 
@@ -671,8 +710,11 @@ class SignatureDraft:
     """Everything an ``incident_signatures`` row needs except its id (:func:`signature_id_for`).
 
     ``cited_step_ids`` are ``(step_id, times cited)``, most cited first; ``resolution_refs`` are their ids.
-    ``centroid``/``cohesion``/``size`` are what :class:`ExistingSignature` needs later to grow the signature;
-    the ``embedding`` column is the vector of :func:`signature_text`, not the centroid.
+    ``centroid``/``cohesion``/``size`` (with ``source_incident_ids``) are what :class:`ExistingSignature` needs
+    later to grow the signature, so store them; the ``embedding`` column is the vector of :func:`signature_text`,
+    not the centroid. ``members`` are the incidents' positions in the input that was described. ``failure_type``
+    is a label, not a key: two signatures may share it. ``match_count`` and ``resolution_success_count`` are
+    triage's business and start at zero.
     """
 
     failure_type: str
@@ -853,7 +895,7 @@ def describe_cluster(
     else:
         if embeddings is None:
             raise ValueError("describe_cluster needs embeddings when the cluster is given as member positions")
-        found = _make_cluster(tuple(sorted(cluster)), _check_vectors(embeddings))
+        found = make_cluster(tuple(sorted(cluster)), _check_vectors(embeddings))
     members = [records[index] for index in found.members]
     member_texts = [texts[index] if texts is not None else incident_text(records[index]) for index in found.members]
     scored = _scored_phrases(member_texts, background)
@@ -915,9 +957,9 @@ def draft_signatures(
 
 
 def signature_text(draft: SignatureDraft) -> str:
-    """The text whose vector goes into the ``embedding`` column: failure type, error class and symptoms."""
-    words = draft.failure_type.replace("_", " ")
-    return f"{words}. {draft.error_class.replace('_', ' ')}. " + "; ".join(draft.symptoms) + "."
+    """The text whose vector goes into the ``embedding`` column: failure type, error class and symptoms, as
+    :func:`ai_service.knowledge.texts.signature_text` (the one definition ingestion hashes) builds it."""
+    return texts.signature_text(draft.failure_type, draft.error_class, draft.symptoms)
 
 
 # --- signature ids ---------------------------------------------------------------------------------------

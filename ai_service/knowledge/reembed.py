@@ -132,10 +132,11 @@ def reembed(
 
 
 def refresh_centroids(conn: psycopg.Connection, signature_ids: Sequence[str] | None = None) -> int:
-    """Each signature's centroid: the normalised mean of its incidents' vectors."""
+    """Each signature's centroid: the mean of its incidents' vectors (not normalised: its length is the cluster's
+    cohesion, which growing the signature needs)."""
     where = "" if signature_ids is None else " AND signature_id = ANY(%(ids)s)"
     cur = conn.execute(
-        "UPDATE incident_signatures AS s SET centroid = l2_normalize(m.mean)"
+        "UPDATE incident_signatures AS s SET centroid = m.mean"
         " FROM (SELECT signature_id, avg(embedding) AS mean FROM historical_incidents"
         "       WHERE signature_id IS NOT NULL AND embedding IS NOT NULL" + where + " GROUP BY signature_id) AS m"
         " WHERE s.incident_signature_id = m.signature_id",

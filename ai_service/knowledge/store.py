@@ -403,3 +403,153 @@ def insert_signature(
         ),
     )
     return cur.rowcount == 1
+
+
+# --- historical incidents and signatures ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredIncident:
+    number: str
+    record_sha256: str
+    embedding_sha256: str | None
+    signature_id: str | None
+
+
+def stored_incidents(conn: psycopg.Connection) -> dict[str, StoredIncident]:
+    rows = conn.execute(
+        "SELECT number, record_sha256, embedding_sha256, signature_id FROM historical_incidents"
+    ).fetchall()
+    return {r[0]: StoredIncident(*r) for r in rows}
+
+
+def incident_embeddings_by_hash(conn: psycopg.Connection, *, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+    if not hashes:
+        return {}
+    rows = conn.execute(
+        "SELECT DISTINCT ON (embedding_sha256) embedding_sha256, embedding FROM historical_incidents"
+        " WHERE embedding_sha256 = ANY(%s) AND embedding IS NOT NULL",
+        (list(hashes),),
+    ).fetchall()
+    return {r[0]: as_array(r[1]) for r in rows}
+
+
+def upsert_incidents(conn: psycopg.Connection, *, rows: Sequence[dict[str, object]]) -> None:
+    """Insert or update historical incidents; a row whose text changed leaves its signature (to be re-assigned)."""
+    if not rows:
+        return
+    columns = [
+        "number",
+        "short_description",
+        "description",
+        "category",
+        "subcategory",
+        "cmdb_ci",
+        "assignment_group",
+        "impact",
+        "urgency",
+        "priority",
+        "close_code",
+        "close_notes",
+        "opened_at",
+        "resolved_at",
+        "source_path",
+        "record_sha256",
+        "embedding",
+        "embedding_sha256",
+    ]
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
+    with conn.cursor() as cur:
+        cur.executemany(
+            f"INSERT INTO historical_incidents ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+            f" ON CONFLICT (number) DO UPDATE SET {updates},"
+            " signature_id = CASE WHEN historical_incidents.embedding_sha256 IS DISTINCT FROM"
+            " EXCLUDED.embedding_sha256 THEN NULL ELSE historical_incidents.signature_id END",
+            [
+                tuple(Vector(r[c]) if c == "embedding" and r[c] is not None else r[c] for c in columns)  # type: ignore[arg-type]
+                for r in rows
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    number: str
+    fields: dict[str, object]
+    embedding: np.ndarray
+    signature_id: str | None
+
+
+def all_incidents(conn: psycopg.Connection) -> list[IncidentRow]:
+    """Every historical incident with a vector, in a stable order."""
+    rows = conn.execute(
+        "SELECT number, short_description, description, category, subcategory, cmdb_ci, assignment_group, impact,"
+        " urgency, priority, close_code, close_notes, opened_at, resolved_at, embedding, signature_id"
+        " FROM historical_incidents WHERE embedding IS NOT NULL ORDER BY opened_at NULLS FIRST, number"
+    ).fetchall()
+    keys = [
+        "number",
+        "short_description",
+        "description",
+        "category",
+        "subcategory",
+        "cmdb_ci",
+        "assignment_group",
+        "impact",
+        "urgency",
+        "priority",
+        "close_code",
+        "close_notes",
+        "opened_at",
+        "resolved_at",
+    ]
+    return [IncidentRow(r[0], dict(zip(keys, r[:14], strict=True)), as_array(r[14]), r[15]) for r in rows]
+
+
+def assign_incidents(conn: psycopg.Connection, *, signature_id: str, numbers: Sequence[str]) -> None:
+    conn.execute(
+        "UPDATE historical_incidents SET signature_id = %s WHERE number = ANY(%s)", (signature_id, list(numbers))
+    )
+
+
+def signature_ids(conn: psycopg.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT incident_signature_id FROM incident_signatures")}
+
+
+def step_ids(conn: psycopg.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT step_id FROM runbook_steps")}
+
+
+def upsert_signature(
+    conn: psycopg.Connection,
+    *,
+    incident_signature_id: str,
+    fields: dict[str, object],
+    embedding: np.ndarray,
+    embedding_sha256: str,
+    centroid: np.ndarray,
+) -> None:
+    """Insert or refresh a distilled signature (triage's counters are left as they are)."""
+    conn.execute(
+        "INSERT INTO incident_signatures (incident_signature_id, failure_type, error_class, symptoms,"
+        " affected_service, service, component, assignment_group, impact, urgency, resolution_refs,"
+        " source_incident_ids, last_seen_at, embedding, embedding_sha256, centroid)"
+        " VALUES (%(id)s, %(failure_type)s, %(error_class)s, %(symptoms)s, %(affected_service)s, %(service)s,"
+        " %(component)s, %(assignment_group)s, %(impact)s, %(urgency)s, %(resolution_refs)s,"
+        " %(source_incident_ids)s, %(last_seen_at)s, %(embedding)s, %(embedding_sha256)s, %(centroid)s)"
+        " ON CONFLICT (incident_signature_id) DO UPDATE SET failure_type = EXCLUDED.failure_type,"
+        " error_class = EXCLUDED.error_class, symptoms = EXCLUDED.symptoms,"
+        " affected_service = EXCLUDED.affected_service, service = EXCLUDED.service,"
+        " component = EXCLUDED.component, assignment_group = EXCLUDED.assignment_group,"
+        " impact = EXCLUDED.impact, urgency = EXCLUDED.urgency, resolution_refs = EXCLUDED.resolution_refs,"
+        " source_incident_ids = EXCLUDED.source_incident_ids, last_seen_at = EXCLUDED.last_seen_at,"
+        " embedding = EXCLUDED.embedding, embedding_sha256 = EXCLUDED.embedding_sha256,"
+        " centroid = EXCLUDED.centroid",
+        {
+            "id": incident_signature_id,
+            **fields,
+            "embedding": Vector(embedding),
+            "embedding_sha256": embedding_sha256,
+            "centroid": Vector(centroid),
+        },
+    )

@@ -95,7 +95,7 @@ CREATE TABLE IF NOT EXISTS historical_incidents (
     opened_at         timestamptz,
     resolved_at       timestamptz,
     source_path       text,
-    text_sha256       text NOT NULL,
+    record_sha256       text NOT NULL,
     embedding         vector(384),
     embedding_sha256  text,
     signature_id      text REFERENCES incident_signatures (incident_signature_id)

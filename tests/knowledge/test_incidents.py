@@ -50,7 +50,7 @@ def test_sample_export_loads_completely() -> None:
     # Multi-line descriptions keep their lines; the record after one has the right starting line.
     multi = next(record for record in result.records if "\n" in record.description)
     assert multi.description.count("\n") >= 1
-    lines = [record.line for record in result.records]
+    lines = [record.line or 0 for record in result.records]
     assert lines == sorted(lines) and len(set(lines)) == len(lines)
 
 

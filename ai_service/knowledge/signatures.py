@@ -1,0 +1,269 @@
+"""Past incidents into incident signatures: `nocai ingest incidents FILE...`.
+
+1. Exports are read (ServiceNow CSV, JSON Lines, or any CSV through a column mapping); a bad row or a bad file
+   is reported with file and line and the rest goes on.
+2. Every ticket is kept in ``historical_incidents`` with the vector of its symptom text. A ticket seen before
+   with the same content is skipped; one whose text changed is embedded again and re-assigned.
+3. Tickets not yet in a signature are clustered together with the existing signatures (each standing for the
+   mean of its members): a ticket joins the signature it resembles on average, or forms a new one with similar
+   tickets. A lone ticket forms no signature (it waits for a similar one), so one-off noise does not become
+   knowledge. Signatures therefore grow; re-importing a file never counts a ticket twice.
+4. Every signature that gained or changed members is described again from all its members (failure type, error
+   class, symptoms, most common assignment group / impact / urgency, the runbook steps the close notes cite,
+   last seen) and its vector refreshed.
+
+Writes happen in one transaction: an interrupted run leaves the previous state, and the next run does it all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from ai_service.errors import ConfigurationError, InputError
+from ai_service.knowledge import clustering, store, texts
+from ai_service.knowledge.embeddings import Embedder, content_hash
+from ai_service.knowledge.incidents import IncidentRecord, read_incident_file
+
+Progress = Callable[[str, int, int], None]
+
+#: A signature needs at least this many tickets: a single ticket is an anecdote, not a pattern.
+MIN_SIGNATURE_SIZE = 2
+
+_RECORD_FIELDS = (
+    "short_description",
+    "description",
+    "category",
+    "subcategory",
+    "cmdb_ci",
+    "assignment_group",
+    "impact",
+    "urgency",
+    "priority",
+    "close_code",
+    "close_notes",
+    "opened_at",
+    "resolved_at",
+)
+
+
+@dataclass
+class IncidentIngestReport:
+    files: int = 0
+    rows_read: int = 0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    texts_embedded: int = 0
+    signatures_created: int = 0
+    signatures_grown: int = 0
+    incidents_assigned: int = 0
+    incidents_unassigned: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+
+
+def record_sha256(record: IncidentRecord) -> str:
+    """Hash of everything a ticket says (not where it was read from)."""
+    payload = record.model_dump_json(exclude={"source", "line"})
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def ingest_incidents(
+    conn: psycopg.Connection,
+    embedder: Embedder,
+    files: Iterable[str | Path],
+    *,
+    mapping: Mapping[str, Any] | str | Path | None = None,
+    dry_run: bool = False,
+    threshold: float = clustering.DEFAULT_THRESHOLD,
+    progress: Progress | None = None,
+) -> IncidentIngestReport:
+    """Import incident exports and grow the signatures; see the module docstring. ``conn`` in autocommit."""
+    if not conn.autocommit:
+        raise ConfigurationError(
+            "incident ingestion needs an autocommit connection", hint="use db.connection.connect(autocommit=True)"
+        )
+    started = time.perf_counter()
+    report = IncidentIngestReport(dry_run=dry_run)
+    records: dict[str, IncidentRecord] = {}
+    for path in files:
+        report.files += 1
+        try:
+            result = read_incident_file(Path(path), mapping=mapping)  # type: ignore[arg-type]
+        except InputError as exc:
+            report.errors.append(str(exc))
+            continue
+        report.rows_read += len(result.records) + len(result.errors)
+        report.errors.extend(str(e) for e in result.errors)
+        report.warnings.extend(result.warnings)
+        for record in result.records:
+            records[record.number] = record  # a later file wins, like a later row
+
+    stored = store.stored_incidents(conn)
+    writes: list[tuple[IncidentRecord, str, str, str]] = []  # record, record hash, text, text hash
+    for number, record in records.items():
+        digest = record_sha256(record)
+        old = stored.get(number)
+        if old is not None and old.record_sha256 == digest and old.embedding_sha256 is not None:
+            report.unchanged += 1
+            continue
+        text = clustering.incident_text(record)
+        writes.append((record, digest, text, content_hash(embedder.model_name, text)))
+        if old is None:
+            report.new += 1
+        else:
+            report.updated += 1
+    if dry_run:
+        report.seconds = time.perf_counter() - started
+        return report
+
+    vectors = store.incident_embeddings_by_hash(conn, hashes=[w[3] for w in writes])
+    missing = list(dict.fromkeys((w[3], w[2]) for w in writes if w[3] not in vectors))
+    for start in range(0, len(missing), 256):
+        chunk = missing[start : start + 256]
+        for (digest, _), vector in zip(chunk, embedder.embed([t for _, t in chunk]), strict=True):
+            vectors[digest] = vector
+        report.texts_embedded += len(chunk)
+        if progress:
+            progress("embed", min(start + 256, len(missing)), len(missing))
+
+    touched_by_update = {stored[r.number].signature_id for r, *_ in writes if r.number in stored} - {None}
+    with conn.transaction():
+        store.upsert_incidents(
+            conn,
+            rows=[
+                {
+                    "number": record.number,
+                    **{name: getattr(record, name) or None for name in _RECORD_FIELDS},
+                    "source_path": record.source,
+                    "record_sha256": digest,
+                    "embedding": vectors[text_hash],
+                    "embedding_sha256": text_hash,
+                }
+                for record, digest, _, text_hash in writes
+            ],
+        )
+        touched = _grow_signatures(conn, report, threshold) | touched_by_update
+        _describe(conn, embedder, touched)
+    report.incidents_unassigned = int(
+        conn.execute("SELECT count(*) FROM historical_incidents WHERE signature_id IS NULL").fetchone()[0]  # type: ignore[index]
+    )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _record(row: store.IncidentRow) -> IncidentRecord:
+    values = {k: v for k, v in row.fields.items() if v is not None}
+    values.setdefault("description", "")
+    values.setdefault("close_notes", "")
+    return IncidentRecord(**values)
+
+
+def _grow_signatures(conn: psycopg.Connection, report: IncidentIngestReport, threshold: float) -> set[str]:
+    """Assign unassigned tickets to signatures (existing or new); returns the ids of the signatures touched."""
+    rows = store.all_incidents(conn)
+    members: dict[str, list[store.IncidentRow]] = defaultdict(list)
+    waiting: list[store.IncidentRow] = []
+    for row in rows:
+        (members[row.signature_id] if row.signature_id else waiting).append(row)
+    if not waiting:
+        return set()
+    existing = [
+        clustering.ExistingSignature.from_mean(
+            signature_id, np.mean([m.embedding for m in group], axis=0), len(group), [m.number for m in group]
+        )
+        for signature_id, group in sorted(members.items())
+    ]
+    outcome = clustering.assign_to_signatures(
+        np.vstack([w.embedding for w in waiting]), [w.number for w in waiting], existing, threshold=threshold
+    )
+    touched: set[str] = set()
+    for growth in outcome.grown:
+        store.assign_incidents(
+            conn, signature_id=growth.signature_id, numbers=[waiting[i].number for i in growth.added]
+        )
+        touched.add(growth.signature_id)
+        report.signatures_grown += 1
+        report.incidents_assigned += len(growth.added)
+    new_clusters = [c for c in outcome.new_clusters if len(c.members) >= MIN_SIGNATURE_SIZE]
+    if new_clusters:
+        records = [_record(w) for w in waiting]
+        drafts = clustering.describe_clusters(records, new_clusters)
+        ids = clustering.assign_signature_ids(drafts, taken=store.signature_ids(conn))
+        for signature_id, draft, cluster in zip(ids, drafts, new_clusters, strict=True):
+            # A placeholder row so members can reference it; _describe fills it from all members.
+            store.upsert_signature(
+                conn,
+                incident_signature_id=signature_id,
+                fields=_fields(draft, []),
+                embedding=draft.centroid,
+                embedding_sha256="pending",
+                centroid=draft.centroid,
+            )
+            store.assign_incidents(
+                conn, signature_id=signature_id, numbers=[waiting[i].number for i in cluster.members]
+            )
+            touched.add(signature_id)
+            report.signatures_created += 1
+            report.incidents_assigned += len(cluster.members)
+    return touched
+
+
+def _fields(draft: clustering.SignatureDraft, resolution_refs: list[str]) -> dict[str, object]:
+    return {
+        "failure_type": draft.failure_type,
+        "error_class": draft.error_class,
+        "symptoms": list(draft.symptoms),
+        "affected_service": draft.affected_service,
+        "service": draft.service,
+        "component": draft.component,
+        "assignment_group": draft.assignment_group,
+        "impact": draft.impact,
+        "urgency": draft.urgency,
+        "resolution_refs": resolution_refs,
+        "source_incident_ids": list(draft.source_incident_ids),
+        "last_seen_at": draft.last_seen_at,
+    }
+
+
+def _describe(conn: psycopg.Connection, embedder: Embedder, touched: set[str]) -> None:
+    """Describe the touched signatures again from all their members, against the background of all signatures."""
+    if not touched:
+        return
+    rows = [r for r in store.all_incidents(conn) if r.signature_id]
+    records = [_record(r) for r in rows]
+    vectors = np.vstack([r.embedding for r in rows])
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        groups[row.signature_id].append(index)  # type: ignore[index]
+    ordered = sorted(groups)
+    clusters = [clustering.make_cluster(tuple(groups[s]), vectors) for s in ordered]
+    known_steps = store.step_ids(conn)
+    drafts = clustering.describe_clusters(records, clusters, known_step_ids=known_steps)
+    label_texts = []
+    todo = []
+    for signature_id, draft in zip(ordered, drafts, strict=True):
+        if signature_id in touched:
+            todo.append((signature_id, draft))
+            label_texts.append(texts.signature_text(draft.failure_type, draft.error_class, draft.symptoms))
+    embedded = embedder.embed(label_texts)
+    for (signature_id, draft), text, vector in zip(todo, label_texts, embedded, strict=True):
+        store.upsert_signature(
+            conn,
+            incident_signature_id=signature_id,
+            fields=_fields(draft, list(draft.resolution_refs)),
+            embedding=vector,
+            embedding_sha256=content_hash(embedder.model_name, text),
+            centroid=np.mean(vectors[groups[signature_id]], axis=0),
+        )

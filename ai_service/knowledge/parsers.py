@@ -1814,12 +1814,19 @@ def _docx_table_text(table: Any) -> str:
     return "\n".join(rows)
 
 
+#: Repository housekeeping files that sit beside runbooks but are not runbooks.
+NOT_RUNBOOKS = frozenset({"LICENSE", "LICENCE", "CHANGELOG", "CONTRIBUTING", "CODE_OF_CONDUCT", "NOTICE", "AUTHORS"})
+
+
 def iter_runbook_files(root: str | Path) -> Iterable[Path]:
-    """Runbook files under ``root`` in a stable order (hidden files and Hugo ``_index`` pages skipped)."""
+    """Runbook files under ``root`` in a stable order (hidden files, Hugo ``_index`` pages and licence / changelog
+    files skipped)."""
     base = Path(root)
     for path in sorted(base.rglob("*")):
         if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
             relative = path.relative_to(base)
             if any(part.startswith(".") for part in relative.parts) or path.stem == "_index":
+                continue
+            if path.stem.upper().replace("-", "_") in NOT_RUNBOOKS:
                 continue
             yield path

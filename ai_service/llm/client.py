@@ -42,8 +42,27 @@ MAX_RESPONSE_BYTES = 1_000_000
 RETRY_DELAY_SECONDS = 0.1
 #: Longest message content searched for a JSON object (characters).
 _MAX_CONTENT_CHARS = 100_000
-#: An error code or type from the server's JSON is quoted only when it looks like one (never free text).
-_ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+#: Error codes and types (OpenAI's and the common gateways') quoted from an error body; anything else the
+#: server says is dropped, as it may echo the key or the prompt.
+_KNOWN_ERROR_CODES = frozenset(
+    {
+        "api_error",
+        "authentication_error",
+        "context_length_exceeded",
+        "insufficient_quota",
+        "invalid_api_key",
+        "invalid_request_error",
+        "model_not_found",
+        "not_found_error",
+        "overloaded_error",
+        "permission_error",
+        "rate_limit_error",
+        "rate_limit_exceeded",
+        "server_error",
+        "service_unavailable",
+        "timeout",
+    }
+)
 _MODEL_NAME = re.compile(r"^[\w.:/@+-]{1,128}$")
 
 
@@ -132,7 +151,7 @@ def _error_code(body: bytes) -> str | None:
         return None
     for key in ("code", "type"):
         value = error.get(key)
-        if isinstance(value, str) and _ERROR_CODE.match(value):
+        if isinstance(value, str) and value in _KNOWN_ERROR_CODES:
             return value
     return None
 

@@ -270,8 +270,8 @@ def clean_explanation(text: str, *, max_chars: int = MAX_EXPLANATION_CHARS) -> s
     if max_chars < 2:
         raise ValueError("max_chars must be at least 2")
     plain = "".join(
-        char if unicodedata.category(char) not in ("Cc", "Cs") else " "
-        for char in text
+        char if char == "\n" or unicodedata.category(char) not in ("Cc", "Cs") else " "
+        for char in text.replace("\r\n", "\n").replace("\r", "\n")
         if unicodedata.category(char) not in ("Cf", "Co")
     )
     plain = _FENCE.sub(" ", plain)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NamedTuple, Self
 
 from pydantic import (
@@ -124,7 +125,7 @@ def _level_match(scale: tuple[str, ...], what: str) -> BeforeValidator:
             if not value:
                 raise _error(f"give at least one comparison (gt, gte, lt, lte) or a list of {what} levels")
             bounds = {key: check_level(item) for key, item in value.items()}
-            match = LevelMatch(**bounds)
+            match = LevelMatch.model_validate(bounds)
             low = max(
                 [scale.index(level) + (1 if op == "gt" else 0) for op, level in bounds.items() if op in ("gt", "gte")],
                 default=0,
@@ -140,13 +141,14 @@ def _level_match(scale: tuple[str, ...], what: str) -> BeforeValidator:
                 )
             return match
         raise _error(
-            f"expected a list of {what} levels or comparisons such as {{gte: {scale[1]}}}, got a {json_type_name(value)}"
+            f"expected a list of {what} levels or comparisons such as {{gte: {scale[1]}}}, "
+            f"got a {json_type_name(value)}"
         )
 
     return BeforeValidator(validate)
 
 
-def _bounds_text(bounds: dict[str, Any]) -> str:
+def _bounds_text(bounds: Mapping[str, Any]) -> str:
     symbols = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "eq": "="}
     return " and ".join(f"{symbols[op]} {value}" for op, value in bounds.items())
 
@@ -189,7 +191,7 @@ Patterns = Annotated[tuple[Pattern, ...], BeforeValidator(_patterns), Field(min_
 # --- numbers: confidence and counts ----------------------------------------------------------------------------
 
 
-def _bounds_not_empty(bounds: dict[str, float], name: str, lowest: float, highest: float) -> None:
+def _bounds_not_empty(bounds: Mapping[str, float], name: str, lowest: float, highest: float) -> None:
     """Refuse comparisons no value in [lowest, highest] satisfies (a condition that can never match)."""
     low = max((value for op, value in bounds.items() if op in ("gt", "gte")), default=lowest)
     high = min((value for op, value in bounds.items() if op in ("lt", "lte")), default=highest)
@@ -343,11 +345,11 @@ class Condition(BaseModel):
             )
         return value
 
-    def keys(self) -> list[str]:
+    def present_keys(self) -> list[str]:
         """The condition keys this mapping sets, in :data:`CONDITION_KEYS` order."""
-        return [key for key in CONDITION_KEYS if self.get(key) is not None]
+        return [key for key in CONDITION_KEYS if self.value_of(key) is not None]
 
-    def get(self, key: str) -> Any:
+    def value_of(self, key: str) -> Any:
         """The value of the condition key ``key`` (its file name: ``any``, ``not``, ``severity`` ...)."""
         return getattr(self, f"{key}_" if key in ("any", "all", "not") else key)
 
@@ -398,6 +400,20 @@ class Rule(BaseModel):
     when: Condition | None = None
     approval: Approval | None = None
     auto_execute: StrictBool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_empty_sections(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key in ("when", "approval"):
+                if key in value and value[key] is None:
+                    raise _error(
+                        f"'{key}' has no value",
+                        hint="remove `when` to make the rule a catch-all"
+                        if key == "when"
+                        else "give approval: {required: true, roles: [...]} or remove `approval` (AUTO only)",
+                    )
+        return value
 
     @property
     def is_catch_all(self) -> bool:
@@ -481,9 +497,9 @@ def surely_matches_no_match(condition: Condition | None) -> bool:
     """
     if condition is None:
         return True
-    keys = condition.keys()
+    keys = condition.present_keys()
     for key in keys:
-        value = condition.get(key)
+        value = condition.value_of(key)
         if key == "no_match":
             ok = value is True
         elif key == "any":

@@ -35,7 +35,6 @@ from ai_service.config import Settings, get_settings
 from ai_service.errors import ConfigurationError, InvalidTransitionError
 from ai_service.knowledge.models import RiskLevel
 from ai_service.policy.models import (
-    BANDS,
     CONDITION_KEYS,
     DEFER_CHECKS,
     DOCS,
@@ -259,6 +258,8 @@ def _validation_error(exc: ValidationError, data: dict[str, Any], root: yaml.Nod
     hints: list[str] = []
     for error in exc.errors():
         loc = tuple(error["loc"])
+        if error["type"] == "too_short" and len(error.get("input") or ()) >= error["ctx"]["min_length"]:
+            continue  # pydantic counts only the items that validated; their own errors are reported
         message, hint = _describe(error, loc)
         line = _problem_line(display, root, data, loc, message)
         if line not in lines:
@@ -310,7 +311,7 @@ def _describe(error: Any, loc: tuple[int | str, ...]) -> tuple[str, str]:
         return f"unknown {what} key {field!r}{suggestion}", f"{what} keys are: {', '.join(allowed)}"
     if kind == "literal_error":
         if field == "band":
-            return f"unknown band {given!r}; use {', '.join(BANDS)}", "a band is AUTO, PROPOSE or REVIEW"
+            return f"unknown band {given!r}; use AUTO, PROPOSE or REVIEW", "a band is AUTO, PROPOSE or REVIEW"
         if field == "version":
             return (
                 f"unsupported policy format version {given!r}",
@@ -326,6 +327,8 @@ def _describe(error: Any, loc: tuple[int | str, ...]) -> tuple[str, str]:
                 "a rule name is letters, digits, '-', '_' and '.', starting with a letter or digit",
             )
         return f"invalid role {given!r}", "a role is one word, e.g. sre"
+    if kind in ("less_than_equal", "greater_than_equal") and "confidence" in loc:
+        return f"confidence is a number from 0 to 1, got {given!r}", "write a confidence of 85% as 0.85"
     if kind == "bool_type":
         return f"expected true or false, got {given!r}", ""
     if kind in ("model_type", "model_attributes_type", "dict_type"):
@@ -408,7 +411,7 @@ def _test(condition: Condition, context: PolicyContext) -> Outcome:
     The keys of one mapping must all hold. When it holds, every part's reasons are given; when it does not,
     only the parts that failed.
     """
-    return _all([_test_key(key, condition.get(key), context) for key in condition.keys()])
+    return _all([_test_key(key, condition.value_of(key), context) for key in condition.present_keys()])
 
 
 def _all(outcomes: list[Outcome]) -> Outcome:

@@ -22,7 +22,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -222,6 +222,3 @@ def chat_server() -> Iterator[ChatServer]:
         yield running
     finally:
         running.close()
-
-
-ReplyScript = Callable[[int, RecordedRequest], Reply]

@@ -60,6 +60,11 @@ def _error(message: str, hint: str | None = None) -> PydanticCustomError:
     return PydanticCustomError("policy", "{message}", {"message": message, "hint": hint or ""})
 
 
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: "a list", "an object"."""
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
+
+
 def _list_text(values: tuple[str, ...] | list[str]) -> str:
     return ", ".join(values[:-1]) + f" or {values[-1]}" if len(values) > 1 else values[0]
 
@@ -99,7 +104,7 @@ def _level_match(scale: tuple[str, ...], what: str) -> BeforeValidator:
     def check_level(value: Any) -> str:
         if isinstance(value, str) and value.strip().lower() in scale:
             return value.strip().lower()
-        shown = repr(value) if isinstance(value, str) else f"a {json_type_name(value)}"
+        shown = repr(value) if isinstance(value, str) else _a(json_type_name(value))
         raise _error(
             f"{shown} is not a {what}; use {choices}",
             hint=f"{what} levels are, from lowest to highest: {', '.join(scale)}",
@@ -142,7 +147,7 @@ def _level_match(scale: tuple[str, ...], what: str) -> BeforeValidator:
             return match
         raise _error(
             f"expected a list of {what} levels or comparisons such as {{gte: {scale[1]}}}, "
-            f"got a {json_type_name(value)}"
+            f"got {_a(json_type_name(value))}"
         )
 
     return BeforeValidator(validate)
@@ -161,7 +166,7 @@ RiskMatch = Annotated[LevelMatch, _level_match(RISK_LEVELS, "risk")]
 
 
 def _patterns(value: Any) -> Any:
-    if isinstance(value, str):
+    if isinstance(value, str | int | float):
         value = [value]
     if isinstance(value, tuple):
         value = list(value)
@@ -178,7 +183,7 @@ def _patterns(value: Any) -> Any:
                 out.append(item)
         return out
     raise _error(
-        f"expected a value, a glob pattern or a list of them, got a {json_type_name(value)}",
+        f"expected a value, a glob pattern or a list of them, got {_a(json_type_name(value))}",
         hint="e.g. service: [payments-*, checkout] or environment: production",
     )
 
@@ -340,7 +345,7 @@ class Condition(BaseModel):
                 )
         elif not isinstance(value, Condition):
             raise _error(
-                f"expected a condition mapping such as {{severity: [critical]}}, got a {json_type_name(value)}",
+                f"expected a condition mapping such as {{severity: [critical]}}, got {_a(json_type_name(value))}",
                 hint="write each condition as 'key: value' (a list item under any/all is '- key: value')",
             )
         return value

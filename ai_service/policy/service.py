@@ -168,28 +168,35 @@ def _compose(text: str) -> yaml.Node | None:
 
 
 def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
-    """1-based line of the node at ``loc``; for a missing key, the line of the closest existing parent."""
+    """1-based line of the value at ``loc``; for a missing key, the line of the closest existing parent.
+
+    A mapping or list written on the lines below its key (``when:`` then the conditions) is reported at the
+    line of its key, where the reader looks for it.
+    """
     if node is None:
         return None
-    current = node
+    current, key = node, None
     for part in loc:
-        child = _child(current, part)
-        if child is None:
+        found = _child(current, part)
+        if found is None:
             break
-        current = child
+        key, current = found
+    if key is not None and isinstance(current, yaml.CollectionNode) and current.start_mark.line > key.start_mark.line:
+        return key.start_mark.line + 1
     return current.start_mark.line + 1
 
 
-def _child(node: yaml.Node, part: int | str) -> yaml.Node | None:
+def _child(node: yaml.Node, part: int | str) -> tuple[yaml.Node | None, yaml.Node] | None:
+    """(key node or None, value node) of ``part`` in ``node``."""
     if isinstance(node, yaml.MappingNode) and isinstance(part, str):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode) and key.value == part:
-                # An empty value (`when:`) has no line of its own: point at the key.
-                return value if not isinstance(value, yaml.ScalarNode) or value.value != "" else key
+                # An empty value (`when:`) has no position of its own: use the key's.
+                return key, value if not isinstance(value, yaml.ScalarNode) or value.value != "" else key
         return None
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
         child: yaml.Node = node.value[part]
-        return child
+        return None, child
     return None
 
 

@@ -746,7 +746,8 @@ def test_json_errors_have_lines(tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
     message = load_error(path)
-    assert f"{path}:{line_of(path, '"severity"')}: rule 'r1', bands[0].when.severity" in message
+    severity_line = line_of(path, '"severity"')
+    assert f"{path}:{severity_line}: rule 'r1', bands[0].when.severity" in message
     broken = write(tmp_path, '{"version": 1,\n "bands": [}\n', "broken.json")
     assert f"{broken}:2:" in load_error(broken) and "not valid JSON" in load_error(broken)
 

@@ -12,6 +12,7 @@
 -- nocai:includes 004_add_storage_vector_tables.sql sha256=410803e7a659144684d94259eddf8b788556cc6e604cc5600047b6b28495a1e5
 -- nocai:includes 005_embedding_model_registry.sql sha256=90d75141f6dcf0d3a47dbc56be96dc53063dee70c9083bd6305ec5d51273a9cc
 -- nocai:includes 006_knowledge_ingestion.sql sha256=04498feddb72af58f403e85a5c78091b07ae26ef2cd2fdf9afa5b3bb0ab7b4f4
+-- nocai:includes 007_hybrid_search.sql sha256=3870dace68d9a5b8fd0558ee5eebafcb67fcc9026fefc6cb60775c1c575cc089
 
 -- ================================================================================================
 -- 001_base_documents_chunks.sql
@@ -647,3 +648,42 @@ CREATE INDEX IF NOT EXISTS historical_incidents_unassigned_idx ON historical_inc
 
 ALTER TABLE incident_signatures ADD COLUMN IF NOT EXISTS centroid vector(384);
 ALTER TABLE incident_signatures ADD COLUMN IF NOT EXISTS embedding_sha256 text;
+
+-- ================================================================================================
+-- 007_hybrid_search.sql
+-- ================================================================================================
+-- 007: what hybrid retrieval needs beyond 004/006.
+--
+--   * runbooks.title_embedding: a second vector per runbook, of its title alone. Alerts often name the failure
+--     the way a runbook's title does; the runbook's distance is the nearer of its two vectors.
+--   * an HNSW index on incident_signatures.centroid (the mean of the signature's past tickets), so alerts can
+--     be matched against what tickets said, not only against the signature's label;
+--   * search_term_stats / search_corpus_stats: document frequencies per lexeme and corpus, refreshed after each
+--     ingest, for BM25 scoring of the full-text leg (ts_rank has no inverse document frequency).
+--
+-- Idempotent, like every migration file.
+
+ALTER TABLE runbooks ADD COLUMN IF NOT EXISTS title_embedding vector(384);
+ALTER TABLE runbooks ADD COLUMN IF NOT EXISTS title_embedding_sha256 text;
+CREATE INDEX IF NOT EXISTS runbooks_title_embedding_idx
+    ON runbooks USING hnsw (title_embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+
+CREATE INDEX IF NOT EXISTS incident_signatures_centroid_idx
+    ON incident_signatures USING hnsw (centroid vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+
+CREATE TABLE IF NOT EXISTS search_term_stats (
+    corpus text NOT NULL,
+    lexeme text NOT NULL,
+    ndoc   integer NOT NULL,
+    CONSTRAINT search_term_stats_pkey PRIMARY KEY (corpus, lexeme),
+    CONSTRAINT search_term_stats_corpus_check CHECK (corpus IN ('runbooks', 'runbook_steps', 'incident_signatures'))
+);
+
+CREATE TABLE IF NOT EXISTS search_corpus_stats (
+    corpus       text PRIMARY KEY,
+    documents    integer NOT NULL,
+    avg_length   double precision NOT NULL,
+    refreshed_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT search_corpus_stats_corpus_check
+        CHECK (corpus IN ('runbooks', 'runbook_steps', 'incident_signatures'))
+);

@@ -39,7 +39,8 @@ VECTOR_COLUMNS: tuple[VectorColumn, ...] = (
     VectorColumn("runbook_steps", "embedding", "runbook_steps_embedding_idx"),
     VectorColumn("incident_signatures", "embedding", "incident_signatures_embedding_idx"),
     VectorColumn("runbooks", "embedding", "runbooks_embedding_idx"),
-    VectorColumn("incident_signatures", "centroid", None),
+    VectorColumn("runbooks", "title_embedding", "runbooks_title_embedding_idx"),
+    VectorColumn("incident_signatures", "centroid", "incident_signatures_centroid_idx"),
     VectorColumn("historical_incidents", "embedding", None),
 )
 
@@ -148,11 +149,14 @@ def set_embedding_model(conn: psycopg.Connection, *, model: str, dimension: int)
             )
             if vc.index:
                 method = "ivfflat" if definition and " ivfflat " in definition else "hnsw"
-                _create_index(conn, vc.table, vc.index, method=method, lists=None, concurrently=False)
+                _create_index(conn, vc.table, vc.index, column=vc.column, method=method, lists=None, concurrently=False)
         # The hashes said "this text is embedded with that model": no longer true.
         for table in sorted({vc.table for vc in columns}):
-            if _has_column(conn, table, "embedding_sha256"):
-                conn.execute(sql.SQL("UPDATE {} SET embedding_sha256 = NULL").format(sql.Identifier(table)))
+            for hash_column in ("embedding_sha256", "title_embedding_sha256"):
+                if _has_column(conn, table, hash_column):
+                    conn.execute(
+                        sql.SQL("UPDATE {} SET {} = NULL").format(sql.Identifier(table), sql.Identifier(hash_column))
+                    )
         conn.execute(
             "INSERT INTO embedding_model (singleton, model, dimension) VALUES (true, %s, %s)"
             " ON CONFLICT (singleton) DO UPDATE SET model = EXCLUDED.model, dimension = EXCLUDED.dimension,"
@@ -202,6 +206,7 @@ def _create_index(
     table: str,
     index: str,
     *,
+    column: str = "embedding",
     method: IndexMethod,
     lists: int | None,
     concurrently: bool,
@@ -213,16 +218,19 @@ def _create_index(
     else:
         if lists is None:
             row = conn.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE embedding IS NOT NULL").format(sql.Identifier(table))
+                sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL").format(
+                    sql.Identifier(table), sql.Identifier(column)
+                )
             ).fetchone()
             lists = ivfflat_lists_for(int(row[0]) if row else 0)
         options = sql.SQL("WITH (lists = {})").format(sql.Literal(lists))
     statement = sql.SQL(
-        "CREATE INDEX {concurrently} {index} ON {table} USING {method} (embedding vector_cosine_ops) {options}"
+        "CREATE INDEX {concurrently} {index} ON {table} USING {method} ({column} vector_cosine_ops) {options}"
     ).format(
         concurrently=sql.SQL("CONCURRENTLY" if concurrently else ""),
         index=sql.Identifier(index),
         table=sql.Identifier(table),
+        column=sql.Identifier(column),
         method=sql.SQL(method),
         options=options,
     )
@@ -276,7 +284,9 @@ def reindex(
         if tables and table not in tables:
             continue
         row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE embedding IS NOT NULL").format(sql.Identifier(table))
+            sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL").format(
+                sql.Identifier(table), sql.Identifier(vc.column)
+            )
         ).fetchone()
         rows = int(row[0]) if row else 0
         started = time.perf_counter()
@@ -284,7 +294,15 @@ def reindex(
             temp = f"{index}_rebuild"
             conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(temp)))
             definition = _create_index(
-                conn, table, temp, method=method, lists=lists, concurrently=True, m=m, ef_construction=ef_construction
+                conn,
+                table,
+                temp,
+                column=vc.column,
+                method=method,
+                lists=lists,
+                concurrently=True,
+                m=m,
+                ef_construction=ef_construction,
             )
             conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(index)))
             conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(temp), sql.Identifier(index)))
@@ -295,6 +313,7 @@ def reindex(
                     conn,
                     table,
                     index,
+                    column=vc.column,
                     method=method,
                     lists=lists,
                     concurrently=False,

@@ -32,6 +32,12 @@ class _Target:
     key: str
     select: str  # columns (after the key) that the text is made of
     text: Callable[[tuple], str]  # type: ignore[type-arg]
+    vector: str = "embedding"
+    hash: str = "embedding_sha256"
+
+    @property
+    def label(self) -> str:
+        return self.table if self.vector == "embedding" else f"{self.table}.{self.vector}"
 
 
 def _incident_text(row: tuple) -> str:  # type: ignore[type-arg]
@@ -53,6 +59,14 @@ TARGETS: tuple[_Target, ...] = (
         "title, description, (SELECT s.action FROM runbook_steps AS s WHERE s.runbook_id = t.runbook_id"
         " ORDER BY s.step_order LIMIT 1), ARRAY(SELECT jsonb_array_elements_text(t.tags))",
         lambda r: texts.runbook_text(r[1], r[2], r[3], r[4] or []),
+    ),
+    _Target(
+        "runbooks",
+        "runbook_id",
+        "title",
+        lambda r: texts.runbook_title_text(r[1]),
+        "title_embedding",
+        "title_embedding_sha256",
     ),
     _Target(
         "incident_signatures",
@@ -80,8 +94,12 @@ def _table_exists(conn: psycopg.Connection, table: str) -> bool:
 
 def _stale_rows(conn: psycopg.Connection, target: _Target, model: str) -> list[tuple[str, str, str]]:
     """(key, text, hash) of the rows whose vector is missing or was made from another text or model."""
-    query = sql.SQL("SELECT t.{key}, {cols}, t.embedding_sha256, t.embedding IS NULL FROM {table} AS t").format(
-        key=sql.Identifier(target.key), cols=sql.SQL(target.select), table=sql.Identifier(target.table)
+    query = sql.SQL("SELECT t.{key}, {cols}, t.{hash}, t.{vector} IS NULL FROM {table} AS t").format(
+        key=sql.Identifier(target.key),
+        cols=sql.SQL(target.select),
+        table=sql.Identifier(target.table),
+        hash=sql.Identifier(target.hash),
+        vector=sql.Identifier(target.vector),
     )
     stale = []
     for row in conn.execute(query).fetchall():
@@ -106,8 +124,9 @@ def reembed(
     if registered is None or (registered.model, registered.dimension) != (embedder.model_name, embedder.dimension):
         vectors.set_embedding_model(conn, model=embedder.model_name, dimension=embedder.dimension)
         report.switched_from = (registered.model, registered.dimension) if registered else None
+    present = {(vc.table, vc.column) for vc in vectors.present_columns(conn)}
     for target in TARGETS:
-        if not _table_exists(conn, target.table):
+        if (target.table, target.vector) not in present:
             continue
         stale = _stale_rows(conn, target, embedder.model_name)
         done = 0
@@ -116,15 +135,18 @@ def reembed(
             embedded = embedder.embed([text for _, text, _ in batch])
             with conn.transaction(), conn.cursor() as cur:
                 cur.executemany(
-                    sql.SQL("UPDATE {table} SET embedding = %s, embedding_sha256 = %s WHERE {key} = %s").format(
-                        table=sql.Identifier(target.table), key=sql.Identifier(target.key)
+                    sql.SQL("UPDATE {table} SET {vector} = %s, {hash} = %s WHERE {key} = %s").format(
+                        table=sql.Identifier(target.table),
+                        key=sql.Identifier(target.key),
+                        vector=sql.Identifier(target.vector),
+                        hash=sql.Identifier(target.hash),
                     ),
                     [(Vector(v), digest, key) for (key, _, digest), v in zip(batch, embedded, strict=True)],
                 )
             done += len(batch)
             if progress:
-                progress(target.table, done, len(stale))
-        report.embedded[target.table] = done
+                progress(target.label, done, len(stale))
+        report.embedded[target.label] = done
     if _table_exists(conn, "historical_incidents"):
         refresh_centroids(conn)
     report.seconds = time.perf_counter() - started

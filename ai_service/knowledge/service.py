@@ -295,7 +295,10 @@ def _plan(
     pairs, removed = assign_step_ids(runbook.runbook_id, runbook.steps, stored)
     stored_by_id = {s.step_id: s for s in stored}
     changed: set[str] = set()
-    embed_texts: dict[str, str] = {"runbook": runbook_embedding_text(runbook)}
+    embed_texts: dict[str, str] = {
+        "runbook": runbook_embedding_text(runbook),
+        "runbook_title": texts.runbook_title_text(runbook.title),
+    }
     for step_id, step in pairs:
         embed_texts[step_id] = step_embedding_text(step)
         old = stored_by_id.get(step_id)
@@ -341,7 +344,7 @@ def _embed_planned(
     wanted: dict[str, str] = {}
     for plan in planned:
         for key, text in plan.texts.items():
-            if key == "runbook" or key in plan.changed_step_ids:
+            if key in ("runbook", "runbook_title") or key in plan.changed_step_ids:
                 wanted[content_hash(embedder.model_name, text)] = text
     known = store.embeddings_by_hash(conn, hashes=list(wanted))
     report.embeddings_reused = len(known)
@@ -405,6 +408,7 @@ def _write(conn: psycopg.Connection, plan: _Planned, vectors: dict[str, np.ndarr
         )
     store.upsert_steps(conn, rows=rows)
     runbook_hash = content_hash(model, plan.texts["runbook"])
+    title_hash = content_hash(model, plan.texts["runbook_title"])
     store.upsert_runbook(
         conn,
         runbook_id=rb.runbook_id,
@@ -422,6 +426,8 @@ def _write(conn: psycopg.Connection, plan: _Planned, vectors: dict[str, np.ndarr
         embedding=vectors[runbook_hash],
         embedding_sha256=runbook_hash,
         last_reviewed_at=rb.last_reviewed,
+        title_embedding=vectors[title_hash],
+        title_embedding_sha256=title_hash,
     )
 
 

@@ -73,6 +73,7 @@ def runbook_states(conn: psycopg.Connection) -> dict[str, RunbookState]:
     rows = conn.execute(
         "SELECT r.runbook_id, r.source_path, r.content_sha256, r.step_count,"
         " (SELECT count(*) FROM runbook_steps AS s WHERE s.runbook_id = r.runbook_id AND s.embedding IS NULL)"
+        " + (r.embedding IS NULL)::int + (r.title_embedding IS NULL)::int"
         " FROM runbooks AS r"
     ).fetchall()
     return {r[1]: RunbookState(r[0], r[1], r[2], r[3], r[4]) for r in rows}
@@ -103,6 +104,9 @@ def embeddings_by_hash(conn: psycopg.Connection, *, hashes: Sequence[str]) -> di
         "  UNION ALL"
         "  SELECT embedding_sha256, embedding FROM runbooks WHERE embedding_sha256 = ANY(%(h)s)"
         "   AND embedding IS NOT NULL"
+        "  UNION ALL"
+        "  SELECT title_embedding_sha256, title_embedding FROM runbooks WHERE title_embedding_sha256 = ANY(%(h)s)"
+        "   AND title_embedding IS NOT NULL"
         ") AS known",
         {"h": list(hashes)},
     ).fetchall()
@@ -169,19 +173,24 @@ def upsert_runbook(
     embedding: np.ndarray | None,
     embedding_sha256: str,
     last_reviewed_at: date | datetime | None,
+    title_embedding: np.ndarray | None = None,
+    title_embedding_sha256: str | None = None,
 ) -> None:
     """Insert or update one runbooks row (``embedding`` None keeps the stored vector)."""
     conn.execute(
         "INSERT INTO runbooks (runbook_id, title, description, service, component, tags, format, source_path,"
-        " content_sha256, document_id, step_count, search_text, embedding, embedding_sha256, last_reviewed_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " content_sha256, document_id, step_count, search_text, embedding, embedding_sha256, last_reviewed_at,"
+        " title_embedding, title_embedding_sha256)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (runbook_id) DO UPDATE SET title = EXCLUDED.title, description = EXCLUDED.description,"
         " service = EXCLUDED.service, component = EXCLUDED.component, tags = EXCLUDED.tags,"
         " format = EXCLUDED.format, source_path = EXCLUDED.source_path,"
         " content_sha256 = EXCLUDED.content_sha256, document_id = EXCLUDED.document_id,"
         " step_count = EXCLUDED.step_count, search_text = EXCLUDED.search_text,"
         " embedding = coalesce(EXCLUDED.embedding, runbooks.embedding),"
-        " embedding_sha256 = EXCLUDED.embedding_sha256, last_reviewed_at = EXCLUDED.last_reviewed_at",
+        " embedding_sha256 = EXCLUDED.embedding_sha256, last_reviewed_at = EXCLUDED.last_reviewed_at,"
+        " title_embedding = coalesce(EXCLUDED.title_embedding, runbooks.title_embedding),"
+        " title_embedding_sha256 = coalesce(EXCLUDED.title_embedding_sha256, runbooks.title_embedding_sha256)",
         (
             runbook_id,
             title,
@@ -198,6 +207,8 @@ def upsert_runbook(
             Vector(embedding) if embedding is not None else None,
             embedding_sha256,
             last_reviewed_at,
+            Vector(title_embedding) if title_embedding is not None else None,
+            title_embedding_sha256,
         ),
     )
 

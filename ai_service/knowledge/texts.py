@@ -26,6 +26,11 @@ def runbook_text(title: str, description: str | None, first_action: str | None, 
     return "\n".join(parts)
 
 
+def runbook_title_text(title: str) -> str:
+    """A runbook's second vector: its title alone (alerts often name a failure the way a title does)."""
+    return title
+
+
 def signature_text(failure_type: str, error_class: str, symptoms: Sequence[str]) -> str:
     """An incident signature: failure type and error class, then its symptoms."""
     label = f"{failure_type} {error_class}".replace("_", " ")

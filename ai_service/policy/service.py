@@ -541,7 +541,8 @@ def check_execution_allowed(
                 f"with role {needed} accepts it",
                 hint=f"have a user with role {needed} accept the resolution first",
             )
-        roles = {role.strip().lower() for role in accepted_by_roles}
+        given = [accepted_by_roles] if isinstance(accepted_by_roles, str) else accepted_by_roles
+        roles = {role.strip().lower() for role in given}
         if not roles & {role.lower() for role in decision.approver_roles}:
             held = ", ".join(sorted(roles)) if roles else "no role"
             raise InvalidTransitionError(

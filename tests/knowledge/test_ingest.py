@@ -56,7 +56,7 @@ def test_sample_ingests_cleanly_and_reingest_costs_nothing(
     assert first.count("new") == 12
     steps = conn.execute("SELECT count(*), count(embedding), count(DISTINCT runbook_id) FROM runbook_steps").fetchone()
     assert steps is not None and steps[0] == first.total("steps_new") and steps[1] == steps[0] and steps[2] == 12
-    assert first.texts_embedded == steps[0] + 12  # one vector per step and per runbook
+    assert first.texts_embedded == steps[0] + 24  # one vector per step, two per runbook (whole, title)
     again = service.ingest_runbooks(conn, embedder, [runbook_dir])
     assert again.count("unchanged") == 12
     assert again.texts_embedded == 0 and again.total("steps_unchanged") == steps[0]
@@ -191,7 +191,7 @@ def test_interrupted_ingest_is_completed_by_the_next_run(
     report = service.ingest_runbooks(conn, embedder, [runbook_dir])
     assert (report.count("unchanged"), report.count("new")) == (5, 7)
     # Only what was not committed is embedded again.
-    assert 0 < report.texts_embedded <= report.total("steps_new") + report.count("new")
+    assert 0 < report.texts_embedded <= report.total("steps_new") + 2 * report.count("new")
     assert report.total("steps_unchanged") > 0
     assert conn.execute("SELECT count(*) FROM runbooks").fetchone() == (12,)
 

@@ -57,6 +57,7 @@ def test_switching_models_reembeds_everything_resumably(conn: psycopg.Connection
         assert report.switched_from is None  # already switched by the interrupted run
         assert report.embedded["runbook_steps"] == steps - 32
         assert report.embedded["runbooks"] == 12
+        assert report.embedded["runbooks.title_embedding"] == 12
         assert _dims(conn) == {64}
         assert conn.execute("SELECT count(*) FROM runbook_steps WHERE embedding IS NULL").fetchone() == (0,)
         again = reembed(conn, other)

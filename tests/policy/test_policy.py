@@ -808,6 +808,12 @@ def test_enforcement_messages() -> None:
         check_execution_allowed(decision_in("PROPOSE"), accepted_by_roles=set(), executing=True)
 
 
+def test_a_single_role_given_as_text() -> None:
+    check_execution_allowed(decision_in("REVIEW"), accepted_by_roles="sre", executing=True)
+    with pytest.raises(InvalidTransitionError):
+        check_execution_allowed(decision_in("REVIEW"), accepted_by_roles="res", executing=True)
+
+
 def test_stored_decision_still_enforced() -> None:
     stored = json.loads(json.dumps(decision_in("REVIEW").model_dump(mode="json")))
     with pytest.raises(InvalidTransitionError):
@@ -921,18 +927,20 @@ LABEL_VALUES = {"team": ["db", "web", "payments"], "tier": ["1", "2"], "env": ["
 
 def random_context(rng: random.Random) -> PolicyContext:
     labels = {key: rng.choice(values) for key, values in LABEL_VALUES.items() if rng.random() < 0.6}
-    return PolicyContext(
-        severity=rng.choice([*SEVERITY_LEVELS, None]),
-        confidence=rng.choice([0.0, 0.59, 0.6, 0.84, 0.85, 1.0, round(rng.random(), 3)]),
-        risk_level=rng.choice([*RISK_LEVELS, None]),
-        service=rng.choice(SERVICES),
-        environment=rng.choice(ENVIRONMENTS),
-        labels=labels,
-        no_match=rng.random() < 0.25,
-        failure_type=rng.choice(FAILURES),
-        error_class=rng.choice(["capacity", "network", None]),
-        matched_signature_count=rng.randint(0, 4),
-        step_count=rng.randint(0, 6),
+    return PolicyContext.model_validate(
+        dict(
+            severity=rng.choice([*SEVERITY_LEVELS, None]),
+            confidence=rng.choice([0.0, 0.59, 0.6, 0.84, 0.85, 1.0, round(rng.random(), 3)]),
+            risk_level=rng.choice([*RISK_LEVELS, None]),
+            service=rng.choice(SERVICES),
+            environment=rng.choice(ENVIRONMENTS),
+            labels=labels,
+            no_match=rng.random() < 0.25,
+            failure_type=rng.choice(FAILURES),
+            error_class=rng.choice(["capacity", "network", None]),
+            matched_signature_count=rng.randint(0, 4),
+            step_count=rng.randint(0, 6),
+        )
     )
 
 

@@ -1,0 +1,307 @@
+"""The SQL of hybrid retrieval: one statement per corpus runs both legs and fuses them.
+
+Each statement, in one round trip:
+
+* **vector leg** — pgvector HNSW, cosine distance, over one or two vector columns (runbooks: the whole runbook
+  and its title; signatures: their label and the mean of their past tickets); a row's distance is the nearer of
+  its vectors. Each column is searched through its own index (ORDER BY distance LIMIT n), so the index is used.
+* **full-text leg** — candidates from the GIN index (``tsv @@`` an OR of the query's most informative lexemes,
+  pre-ranked with ``ts_rank_cd``), then scored with **BM25**: inverse document frequencies from
+  ``search_term_stats`` (``ts_rank`` has none), term frequencies from the tsvector's positions weighted by field
+  (A/B/C/D labels), length normalisation against ``search_corpus_stats``.
+* **fusion** — Reciprocal Rank Fusion, ``w_vec/(k + rank_vec) + w_fts/(k + rank_fts)``, with ``k`` and both
+  limits as parameters, plus two bounded extras (see ``ai_service.retrieval.service`` for the bounds).
+
+Hard filters (service, component, risk ceiling, ids to exclude) are SQL predicates inside both legs; with
+``hnsw.iterative_scan`` set per connection by ``db.connection``, a selective filter still yields ``n`` rows.
+Every row returns each leg's rank and score, so callers can store provenance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+from pgvector import Vector
+from psycopg import sql
+
+#: BM25 constants (the usual ones) and the weight of each tsvector label in a term's frequency.
+BM25_K1 = 1.2
+BM25_B = 0.75
+FIELD_WEIGHTS = {"A": 3.0, "B": 2.0, "C": 0.5, "D": 0.5}
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str  # as in search_term_stats.corpus
+    table: str
+    key: str
+    vectors: tuple[str, ...]
+    title: str | None  # column whose coverage by the query breaks near-ties
+
+
+RUNBOOKS = Corpus("runbooks", "runbooks", "runbook_id", ("embedding", "title_embedding"), "title")
+STEPS = Corpus("runbook_steps", "runbook_steps", "step_id", ("embedding",), None)
+SIGNATURES = Corpus(
+    "incident_signatures", "incident_signatures", "incident_signature_id", ("embedding", "centroid"), None
+)
+CORPORA = (RUNBOOKS, STEPS, SIGNATURES)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Conditions every hit must meet (SQL predicates in both legs)."""
+
+    service: str | None = None
+    component: str | None = None
+    max_risk: str | None = None  # steps only: low | medium | high
+    runbook_ids: tuple[str, ...] | None = None  # steps only: restrict to these runbooks
+    exclude_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FusedRow:
+    id: str
+    vec_rank: int | None
+    vec_score: float | None  # cosine similarity of the nearer vector
+    fts_rank: int | None
+    fts_score: float | None  # BM25
+    rrf: float
+    query_coverage: float  # share of the query's IDF mass the row contains
+    title_coverage: float  # share of the row's title IDF mass the query contains (0 without a title)
+    service: str | None
+    component: str | None
+    title_bonus: float = 0.0
+    meta_bonus: float = 0.0
+    score: float = 0.0  # rrf + title_bonus + meta_bonus: the order of the result
+
+
+def rank_step(k: float, rank: int, weight: float = 1.0) -> float:
+    """How much one leg's RRF term drops from ``rank`` to ``rank + 1``."""
+    return weight / ((k + rank) * (k + rank + 1))
+
+
+_RISK_ORDER = {"low": 1, "medium": 2, "high": 3}
+
+
+def _filters(corpus: Corpus, filters: Filters, alias: str) -> tuple[sql.Composable, dict[str, object]]:
+    parts: list[sql.Composable] = []
+    params: dict[str, object] = {}
+    col = lambda name: sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name))  # noqa: E731
+    if filters.service:
+        parts.append(sql.SQL("{} = %(f_service)s").format(col("service")))
+        params["f_service"] = filters.service
+    if filters.component:
+        parts.append(sql.SQL("{} = %(f_component)s").format(col("component")))
+        params["f_component"] = filters.component
+    if filters.max_risk and corpus is STEPS:
+        allowed = [r for r, order in _RISK_ORDER.items() if order <= _RISK_ORDER[filters.max_risk]]
+        parts.append(sql.SQL("{} = ANY(%(f_risks)s)").format(col("risk_level")))
+        params["f_risks"] = allowed
+    if filters.runbook_ids is not None and corpus is STEPS:
+        parts.append(sql.SQL("{} = ANY(%(f_runbooks)s)").format(col("runbook_id")))
+        params["f_runbooks"] = list(filters.runbook_ids)
+    if filters.exclude_ids:
+        parts.append(sql.SQL("NOT ({} = ANY(%(f_exclude)s))").format(col(corpus.key)))
+        params["f_exclude"] = list(filters.exclude_ids)
+    if not parts:
+        return sql.SQL(""), params
+    return sql.SQL(" AND ") + sql.SQL(" AND ").join(parts), params
+
+
+def hybrid_search(
+    conn: psycopg.Connection,
+    corpus: Corpus,
+    *,
+    text: str,
+    vector: np.ndarray | None,
+    filters: Filters = Filters(),
+    k: int = 10,
+    limit: int = 10,
+    leg_limit: int = 50,
+    fts_candidates: int = 300,
+    max_terms: int = 12,
+    vec_weight: float = 1.0,
+    fts_weight: float = 1.0,
+    prefer_service: str | None = None,
+    prefer_component: str | None = None,
+) -> list[FusedRow]:
+    """Both legs and their RRF fusion for ``corpus``, best first (at most ``limit`` rows).
+
+    Two bounded extras are added to the fused score, each returned for provenance:
+
+    * ``title_bonus`` (runbooks): the share of the title's IDF mass the query contains, times one rank step at
+      the top of a leg (``rank_step(k, 1)``). It can only reorder hits whose fused scores are within one top
+      rank position of each other — a tie-break for runbooks that differ mainly by what their title names.
+    * ``meta_bonus``: half of that much for each of service and component matching the preferred value, scaled
+      to one rank step at the *bottom* of the legs (``rank_step(k, leg_limit)``), the smallest difference one
+      rank position makes. A hit ranked below another in both legs therefore never overtakes it on metadata.
+    """
+    where_v, params_v = _filters(corpus, filters, "t")
+    vector_parts = [
+        sql.SQL(
+            "(SELECT t.{key} AS id, t.{vec} <=> q.v AS d FROM {table} AS t, q"
+            " WHERE q.v IS NOT NULL AND t.{vec} IS NOT NULL{where} ORDER BY t.{vec} <=> q.v LIMIT %(leg_limit)s)"
+        ).format(
+            key=sql.Identifier(corpus.key), vec=sql.Identifier(v), table=sql.Identifier(corpus.table), where=where_v
+        )
+        for v in corpus.vectors
+    ]
+    weights = sql.SQL(" ").join(
+        sql.SQL("WHEN {} THEN {}").format(sql.Literal(label), sql.Literal(weight))
+        for label, weight in FIELD_WEIGHTS.items()
+    )
+    title_expr = sql.SQL("0.0")
+    if corpus.title:
+        title_expr = sql.SQL(
+            "coalesce((SELECT sum(qi.idf) FILTER (WHERE qi.lexeme IS NOT NULL) / nullif(sum(ti.idf), 0)"
+            " FROM (SELECT tl.lexeme, ln(1 + (cs.documents - coalesce(st.ndoc, 0) + 0.5)"
+            "        / (coalesce(st.ndoc, 0) + 0.5)) AS idf"
+            "       FROM unnest(to_tsvector('english', coalesce(r.{title}, ''))) AS tl CROSS JOIN cs"
+            "       LEFT JOIN search_term_stats AS st ON st.corpus = %(corpus)s AND st.lexeme = tl.lexeme) AS ti"
+            " LEFT JOIN qi ON qi.lexeme = ti.lexeme), 0.0)"
+        ).format(title=sql.Identifier(corpus.title))
+    statement = sql.SQL(
+        """
+WITH q AS (SELECT %(vector)s::vector AS v),
+cs AS (
+    SELECT coalesce(max(documents), 0)::float8 AS documents, coalesce(max(avg_length), 1.0) AS avg_length
+    FROM search_corpus_stats WHERE corpus = %(corpus)s
+),
+ql AS (SELECT DISTINCT u.lexeme FROM unnest(to_tsvector('english', %(text)s)) AS u),
+qi AS (
+    SELECT ql.lexeme, ln(1 + (cs.documents - coalesce(st.ndoc, 0) + 0.5) / (coalesce(st.ndoc, 0) + 0.5)) AS idf
+    FROM ql CROSS JOIN cs
+    LEFT JOIN search_term_stats AS st ON st.corpus = %(corpus)s AND st.lexeme = ql.lexeme
+),
+qmass AS (SELECT nullif(sum(idf), 0) AS total FROM qi),
+tsq AS (
+    SELECT (SELECT string_agg(quote_literal(lexeme), ' | ')
+            FROM (SELECT lexeme FROM qi ORDER BY idf DESC, lexeme LIMIT %(max_terms)s) AS top)::tsquery AS q
+),
+vec AS (
+    SELECT id, min(d) AS d FROM ({vector_union}) AS both_vectors GROUP BY id
+),
+vec_ranked AS (
+    SELECT id, 1 - d AS score, row_number() OVER (ORDER BY d, id) AS rank FROM vec ORDER BY d, id LIMIT %(leg_limit)s
+),
+fts_candidates AS (
+    SELECT t.{key} AS id, t.tsv FROM {table} AS t, tsq
+    WHERE tsq.q IS NOT NULL AND t.tsv @@ tsq.q{where_f}
+    ORDER BY ts_rank_cd(t.tsv, tsq.q) DESC, t.{key} LIMIT %(fts_candidates)s
+),
+fts_scored AS (
+    SELECT c.id,
+           sum(qi.idf * tf.w * (%(k1)s + 1) / (tf.w + %(k1)s * (1 - %(b)s + %(b)s * length(c.tsv) / cs.avg_length)))
+               AS score,
+           sum(qi.idf) AS matched_idf
+    FROM fts_candidates AS c CROSS JOIN cs
+    CROSS JOIN LATERAL (
+        SELECT u.lexeme, coalesce((SELECT sum(CASE x {weights} ELSE 0.5 END) FROM unnest(u.weights) AS x), 0.5) AS w
+        FROM unnest(c.tsv) AS u
+    ) AS tf
+    JOIN qi ON qi.lexeme = tf.lexeme
+    GROUP BY c.id
+),
+fts_ranked AS (
+    SELECT id, score, matched_idf, row_number() OVER (ORDER BY score DESC, id) AS rank
+    FROM fts_scored ORDER BY score DESC, id LIMIT %(leg_limit)s
+),
+fused AS (
+    SELECT coalesce(v.id, f.id) AS id, v.rank AS vec_rank, v.score AS vec_score, f.rank AS fts_rank,
+           f.score AS fts_score,
+           coalesce(%(w_vec)s / (%(k)s + v.rank), 0) + coalesce(%(w_fts)s / (%(k)s + f.rank), 0) AS rrf
+    FROM vec_ranked AS v FULL JOIN fts_ranked AS f ON f.id = v.id
+),
+candidates AS (
+SELECT fused.id, fused.vec_rank, fused.vec_score, fused.fts_rank, fused.fts_score, fused.rrf,
+       coalesce((SELECT sum(qi.idf) FROM qi WHERE r.tsv @@ quote_literal(qi.lexeme)::tsquery)
+                / (SELECT total FROM qmass), 0.0) AS query_coverage,
+       {title_expr} AS title_coverage,
+       r.service, r.component
+FROM fused JOIN {table} AS r ON r.{key} = fused.id
+),
+scored AS (
+    SELECT c.*,
+           %(title_gap)s * c.title_coverage AS title_bonus,
+           %(meta_gap)s * ((c.service IS NOT DISTINCT FROM %(prefer_service)s AND %(prefer_service)s IS NOT NULL)::int
+                          + (c.component IS NOT DISTINCT FROM %(prefer_component)s
+                             AND %(prefer_component)s IS NOT NULL)::int) / 2.0 AS meta_bonus
+    FROM candidates AS c
+)
+SELECT id, vec_rank, vec_score, fts_rank, fts_score, rrf, query_coverage, title_coverage, service, component,
+       title_bonus, meta_bonus, rrf + title_bonus + meta_bonus AS score
+FROM scored
+ORDER BY score DESC, id
+LIMIT %(limit)s
+"""
+    ).format(
+        vector_union=sql.SQL(" UNION ALL ").join(vector_parts),
+        key=sql.Identifier(corpus.key),
+        table=sql.Identifier(corpus.table),
+        where_f=where_v,
+        weights=weights,
+        title_expr=title_expr,
+    )
+    params: dict[str, object] = {
+        "vector": Vector(vector) if vector is not None else None,
+        "text": text,
+        "corpus": corpus.name,
+        "leg_limit": leg_limit,
+        "fts_candidates": fts_candidates,
+        "max_terms": max_terms,
+        "k1": BM25_K1,
+        "b": BM25_B,
+        "k": float(k),
+        "w_vec": float(vec_weight),
+        "w_fts": float(fts_weight),
+        "limit": limit,
+        "title_gap": rank_step(k, 1, min(vec_weight, fts_weight)),
+        "meta_gap": rank_step(k, leg_limit, min(vec_weight, fts_weight)),
+        "prefer_service": prefer_service,
+        "prefer_component": prefer_component,
+        **params_v,
+    }
+    rows = conn.execute(statement, params).fetchall()
+    return [
+        FusedRow(
+            id=r[0],
+            vec_rank=r[1],
+            vec_score=float(r[2]) if r[2] is not None else None,
+            fts_rank=r[3],
+            fts_score=float(r[4]) if r[4] is not None else None,
+            rrf=float(r[5]),
+            query_coverage=float(r[6]),
+            title_coverage=float(r[7]),
+            service=r[8],
+            component=r[9],
+            title_bonus=float(r[10]),
+            meta_bonus=float(r[11]),
+            score=float(r[12]),
+        )
+        for r in rows
+    ]
+
+
+def refresh_term_stats(conn: psycopg.Connection, corpora: Sequence[Corpus] = CORPORA) -> None:
+    """Recompute document frequencies and average lengths (after ingestion; one transaction per corpus)."""
+    for corpus in corpora:
+        with conn.transaction():
+            conn.execute("DELETE FROM search_term_stats WHERE corpus = %s", (corpus.name,))
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO search_term_stats (corpus, lexeme, ndoc) SELECT %s, word, ndoc FROM ts_stat({inner})"
+                ).format(inner=sql.Literal(f"SELECT tsv FROM {corpus.table} WHERE tsv IS NOT NULL")),
+                (corpus.name,),
+            )
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO search_corpus_stats (corpus, documents, avg_length, refreshed_at)"
+                    " SELECT %s, count(*), coalesce(avg(length(tsv)), 1.0), now() FROM {table}"
+                    " ON CONFLICT (corpus) DO UPDATE SET documents = EXCLUDED.documents,"
+                    " avg_length = EXCLUDED.avg_length, refreshed_at = EXCLUDED.refreshed_at"
+                ).format(table=sql.Identifier(corpus.table)),
+                (corpus.name,),
+            )

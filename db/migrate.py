@@ -47,6 +47,7 @@ from ai_service.errors import (
     MigrationNeedsRepairError,
     MigrationOrderError,
     NotFoundError,
+    SchemaNotReadyError,
 )
 from db.sqlscript import run_script, split_statements
 
@@ -444,6 +445,18 @@ def _apply_pending(
             _apply_transactional(conn, f, applied_by, report)
         else:
             _apply_non_transactional(conn, f, applied_by, report)
+
+
+def require_current(conn: psycopg.Connection, *, directory: Path = MIGRATIONS_DIR) -> None:
+    """Refuse to work on a database that is missing migrations (a clear error instead of a missing table)."""
+    plan = make_plan(conn, discover(directory))
+    refuse_problems(plan)
+    pending = [f.filename for f in plan.pending]
+    if pending:
+        raise SchemaNotReadyError(
+            f"the database is not up to date: {len(pending)} migration(s) pending ({', '.join(pending)})",
+            hint="run python scripts/db/run_migration.py (or nocai db migrate; a fresh database: nocai db init)",
+        )
 
 
 def status(url: str | None = None, *, directory: Path = MIGRATIONS_DIR) -> Plan:

@@ -15,6 +15,7 @@ from ai_service.cli.console import report_error
 from ai_service.cli.db_commands import db_app
 from ai_service.cli.docs_commands import docs_app
 from ai_service.cli.kb_commands import ingest_app, kb_app
+from ai_service.cli.search_commands import eval_app, search_cmd
 from ai_service.errors import NocaiError
 
 app = typer.Typer(
@@ -30,6 +31,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(docs_app, name="docs")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(kb_app, name="kb")
+app.add_typer(eval_app, name="eval")
+app.command("search")(search_cmd)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -121,6 +121,9 @@ def migrate_chunks(conn: psycopg.Connection, embedder: Embedder, *, dry_run: boo
             )
             report.signatures_migrated += int(inserted)
         report.runbooks_created = _ensure_runbooks(conn, embedder, runbooks, report)
+    from ai_service.retrieval.store import refresh_term_stats
+
+    refresh_term_stats(conn)
     return report
 
 

@@ -255,6 +255,10 @@ def ingest_runbooks(
             for outcome in report.files:
                 if outcome.status == "removed" and outcome.runbook_id:
                     outcome.steps_removed = store.delete_runbook(conn, runbook_id=outcome.runbook_id)
+    if planned or any(f.status == "removed" for f in report.files):
+        from ai_service.retrieval.store import RUNBOOKS, STEPS, refresh_term_stats
+
+        refresh_term_stats(conn, [RUNBOOKS, STEPS])  # BM25 document frequencies follow the corpus
     report.seconds = time.perf_counter() - started
     return report
 
@@ -437,8 +441,9 @@ def prepare_embedder(conn: psycopg.Connection, settings: Settings) -> Embedder:
     A store with no vector yet adopts the configured model; one with vectors of another model is refused
     (EmbeddingModelMismatchError names the fixes).
     """
-    from db import vectors
+    from db import migrate, vectors
 
+    migrate.require_current(conn)
     vectors.align_empty_store(conn, model=settings.embedding_model, dimension=settings.embedding_dimension)
     vectors.check_embedding_model(conn, model=settings.embedding_model, dimension=settings.embedding_dimension)
     return create_embedder(settings)

@@ -156,6 +156,10 @@ def ingest_incidents(
         )
         touched = _grow_signatures(conn, report, threshold) | touched_by_update
         _describe(conn, embedder, touched)
+    if writes or touched:
+        from ai_service.retrieval.store import SIGNATURES, refresh_term_stats
+
+        refresh_term_stats(conn, [SIGNATURES])
     report.incidents_unassigned = int(
         conn.execute("SELECT count(*) FROM historical_incidents WHERE signature_id IS NULL").fetchone()[0]  # type: ignore[index]
     )

@@ -76,6 +76,7 @@ class FusedRow:
     title_bonus: float = 0.0
     meta_bonus: float = 0.0
     score: float = 0.0  # rrf + title_bonus + meta_bonus: the order of the result
+    unexplained: float = 0.0  # the rarest query term the row lacks, relative to the query's rarest term
 
 
 def rank_step(k: float, rank: int, weight: float = 1.0) -> float:
@@ -220,7 +221,9 @@ SELECT fused.id, fused.vec_rank, fused.vec_score, fused.fts_rank, fused.fts_scor
        coalesce((SELECT sum(qi.idf) FROM qi WHERE r.tsv @@ quote_literal(qi.lexeme)::tsquery)
                 / (SELECT total FROM qmass), 0.0) AS query_coverage,
        {title_expr} AS title_coverage,
-       r.service, r.component
+       r.service, r.component,
+       coalesce((SELECT max(qi.idf) FROM qi WHERE NOT r.tsv @@ quote_literal(qi.lexeme)::tsquery)
+                / nullif((SELECT max(idf) FROM qi), 0), 0.0) AS unexplained
 FROM fused JOIN {table} AS r ON r.{key} = fused.id
 ),
 scored AS (
@@ -232,7 +235,7 @@ scored AS (
     FROM candidates AS c
 )
 SELECT id, vec_rank, vec_score, fts_rank, fts_score, rrf, query_coverage, title_coverage, service, component,
-       title_bonus, meta_bonus, rrf + title_bonus + meta_bonus AS score
+       title_bonus, meta_bonus, rrf + title_bonus + meta_bonus AS score, unexplained
 FROM scored
 ORDER BY score DESC, id
 LIMIT %(limit)s
@@ -280,6 +283,7 @@ LIMIT %(limit)s
             title_bonus=float(r[10]),
             meta_bonus=float(r[11]),
             score=float(r[12]),
+            unexplained=float(r[13]),
         )
         for r in rows
     ]

@@ -1,0 +1,83 @@
+"""The abstention rule: a small logistic model over the best hit's evidence, learned from data.
+
+Features of the best hit (all in [0, 1]): ``vec`` (cosine similarity of its nearer vector), ``coverage`` (share
+of the query's IDF mass it contains), ``title`` (share of its title's IDF mass the query contains) and ``agree``
+(1 when both legs rank it first). ``nocai eval retrieval`` learns the weights and the threshold from labelled
+alerts — answerable ones (their runbook is in the knowledge base), unanswerable ones, and answerable ones with
+their runbook left out (leave-one-out negatives: the nearest *other* runbook is exactly what abstention must
+reject) — with cross-validation grouped by alertname, and writes the fitted rule as JSON.
+
+The threshold is chosen so that at most ``max_false_abstain`` of the answerable training alerts are abstained
+on; the abstention rate on unanswerable alerts is what that buys, and is reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FEATURES = ("vec", "coverage", "title", "agree", "unexplained", "margin")
+DEFAULT_CALIBRATION = Path(__file__).resolve().parent / "calibration.json"
+
+
+@dataclass
+class Calibration:
+    features: tuple[str, ...]
+    mean: list[float]
+    scale: list[float]
+    weights: list[float]
+    bias: float
+    threshold: float
+    source: str = "untrained"
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def probability(self, values: dict[str, float]) -> float:
+        x = np.array([values.get(name, 0.0) for name in self.features], dtype=np.float64)
+        z = (x - np.array(self.mean)) / np.array(self.scale)
+        return float(1.0 / (1.0 + np.exp(-(z @ np.array(self.weights) + self.bias))))
+
+    def abstains(self, values: dict[str, float]) -> bool:
+        return self.probability(values) < self.threshold
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2)
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_CALIBRATION) -> Calibration:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["features"] = tuple(data["features"])
+        return cls(**data)
+
+
+def fit(
+    rows: Sequence[dict[str, float]],
+    labels: Sequence[int],
+    *,
+    features: Sequence[str] = FEATURES,
+    max_false_abstain: float = 0.05,
+    l2: float = 1e-2,
+    iterations: int = 2000,
+    source: str = "",
+) -> Calibration:
+    """Logistic regression (standardised features, L2) and the threshold keeping false abstention in bounds."""
+    x = np.array([[row.get(name, 0.0) for name in features] for row in rows], dtype=np.float64)
+    y = np.array(labels, dtype=np.float64)
+    if len(set(labels)) < 2:
+        raise ValueError("calibration needs both answerable and unanswerable examples")
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0) + 1e-9
+    z = (x - mean) / scale
+    w = np.zeros(z.shape[1])
+    b = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(z @ w + b)))
+        gradient = p - y
+        w -= 0.5 * (z.T @ gradient / len(y) + l2 * w)
+        b -= 0.5 * gradient.mean()
+    probabilities = 1.0 / (1.0 + np.exp(-(z @ w + b)))
+    threshold = float(np.quantile(probabilities[y == 1], max_false_abstain))
+    return Calibration(tuple(features), mean.tolist(), scale.tolist(), w.tolist(), float(b), threshold, source)

@@ -1,0 +1,249 @@
+"""Hybrid retrieval for an alert or a free-text query: runbooks (with their steps in order), the most relevant
+steps, matching incident signatures, and a calibrated "no good match" decision.
+
+The core of triage and resolution, and of ``nocai search``. It never prints and knows nothing of HTTP or the CLI.
+Alert text is normalised first (``query_text``): template placeholders, ids, hashes, numbers and timestamps do
+not reach the query; service / component labels become soft preferences (bounded bonuses, see
+``store.hybrid_search``); explicit filters are hard SQL predicates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import psycopg
+
+from ai_service.knowledge.embeddings import Embedder
+from ai_service.retrieval import store
+from ai_service.retrieval.calibration import DEFAULT_CALIBRATION, Calibration
+from ai_service.retrieval.models import (
+    Abstention,
+    LegScore,
+    Provenance,
+    RunbookHit,
+    SearchResult,
+    SignatureHit,
+    StepHit,
+)
+from ai_service.retrieval.query_text import SearchQuery
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    k: int = 10  # RRF constant
+    runbooks: int = 5
+    steps: int = 10
+    signatures: int = 5
+    filters: store.Filters = field(default_factory=store.Filters)
+    with_steps: bool = True  # list each returned runbook's steps in order
+
+
+@lru_cache(maxsize=4)
+def load_calibration(path: Path = DEFAULT_CALIBRATION) -> Calibration:
+    return Calibration.load(path)
+
+
+def provenance(row: store.FusedRow, *, prefer_service: str | None, prefer_component: str | None) -> Provenance:
+    boosts = []
+    if row.title_bonus > 0:
+        boosts.append(f"title match {row.title_coverage:.0%} (+{row.title_bonus:.4f}, at most one top rank step)")
+    if row.meta_bonus > 0:
+        matched = [
+            f"{name}={value}"
+            for name, value, preferred in (
+                ("service", row.service, prefer_service),
+                ("component", row.component, prefer_component),
+            )
+            if preferred is not None and value == preferred
+        ]
+        boosts.append(f"{' and '.join(matched)} (+{row.meta_bonus:.5f}, less than one rank step)")
+    return Provenance(
+        vector=LegScore(rank=row.vec_rank, score=row.vec_score),
+        fulltext=LegScore(rank=row.fts_rank, score=row.fts_score),
+        rrf=row.rrf,
+        score=row.score,
+        title_bonus=row.title_bonus,
+        meta_bonus=row.meta_bonus,
+        query_coverage=row.query_coverage,
+        title_coverage=row.title_coverage,
+        boosts=boosts,
+    )
+
+
+def abstention_features(rows: list[store.FusedRow], leg: str = "hybrid") -> dict[str, float]:
+    """The evidence of the best hit of ``leg`` (hybrid, vector or fulltext), as the calibration reads it."""
+    if leg == "vector":
+        ranked = sorted((r for r in rows if r.vec_rank), key=lambda r: r.vec_rank or 0)
+    elif leg == "fulltext":
+        ranked = sorted((r for r in rows if r.fts_rank), key=lambda r: r.fts_rank or 0)
+    else:
+        ranked = rows
+    if not ranked:
+        return {"vec": 0.0, "coverage": 0.0, "title": 0.0, "agree": 0.0, "unexplained": 1.0, "margin": 0.0}
+    top = ranked[0]
+    second = ranked[1].score if len(ranked) > 1 else 0.0
+    return {
+        "vec": top.vec_score or 0.0,
+        "coverage": top.query_coverage,
+        "title": top.title_coverage,
+        "agree": float(top.vec_rank == 1 and top.fts_rank == 1),
+        "unexplained": top.unexplained,
+        "margin": (top.score - second) / top.score if top.score else 0.0,
+    }
+
+
+def search(
+    conn: psycopg.Connection,
+    embedder: Embedder,
+    query: SearchQuery | str,
+    options: SearchOptions | None = None,
+    *,
+    calibration: Calibration | None = None,
+) -> SearchResult:
+    """Search runbooks, steps and signatures for ``query``; see the module docstring."""
+    options = options or SearchOptions()
+    if isinstance(query, str):
+        query = SearchQuery(text=query)
+    vector = embedder.embed_query(query.text) if query.text.strip() else None
+    prefer = {"prefer_service": query.service, "prefer_component": query.component}
+    calibration = calibration or load_calibration()
+
+    runbook_rows = store.hybrid_search(
+        conn,
+        store.RUNBOOKS,
+        text=query.text,
+        vector=vector,
+        filters=_runbook_filters(options.filters),
+        k=options.k,
+        limit=max(options.runbooks, 10),
+        **prefer,
+    )
+    features = abstention_features(runbook_rows)
+    probability = calibration.probability(features)
+    abstention = Abstention(
+        abstained=not runbook_rows or probability < calibration.threshold,
+        match_probability=probability,
+        threshold=calibration.threshold,
+        features=features,
+        calibration=calibration.source,
+    )
+    runbooks = _runbook_hits(conn, runbook_rows[: options.runbooks], prefer, options.with_steps)
+    step_rows = store.hybrid_search(
+        conn,
+        store.STEPS,
+        text=query.text,
+        vector=vector,
+        filters=options.filters,
+        k=options.k,
+        limit=options.steps,
+        **prefer,
+    )
+    signature_rows = store.hybrid_search(
+        conn,
+        store.SIGNATURES,
+        text=query.text,
+        vector=vector,
+        filters=_runbook_filters(options.filters),
+        k=options.k,
+        limit=options.signatures,
+        **prefer,
+    )
+    return SearchResult(
+        query_text=query.text,
+        runbooks=runbooks,
+        steps=_step_hits(conn, step_rows, prefer),
+        signatures=_signature_hits(conn, signature_rows, prefer),
+        abstention=abstention,
+    )
+
+
+def _runbook_filters(filters: store.Filters) -> store.Filters:
+    """Step-only conditions do not apply to runbooks and signatures."""
+    return store.Filters(service=filters.service, component=filters.component, exclude_ids=())
+
+
+def _runbook_hits(
+    conn: psycopg.Connection, rows: list[store.FusedRow], prefer: dict[str, str | None], with_steps: bool
+) -> list[RunbookHit]:
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    meta = {
+        r[0]: r[1:]
+        for r in conn.execute(
+            "SELECT runbook_id, title, source_path, service, component FROM runbooks WHERE runbook_id = ANY(%s)",
+            (ids,),
+        )
+    }
+    steps_by_runbook: dict[str, list[StepHit]] = {}
+    if with_steps:
+        for step in _load_steps(conn, "runbook_id = ANY(%s)", ids):
+            steps_by_runbook.setdefault(step.runbook_id, []).append(step)
+    return [
+        RunbookHit(
+            runbook_id=r.id,
+            title=meta[r.id][0],
+            source_path=meta[r.id][1],
+            service=meta[r.id][2],
+            component=meta[r.id][3],
+            provenance=provenance(r, **prefer),
+            steps=steps_by_runbook.get(r.id, []),
+        )
+        for r in rows
+        if r.id in meta
+    ]
+
+
+def _load_steps(conn: psycopg.Connection, where: str, value: object) -> list[StepHit]:
+    rows = conn.execute(
+        "SELECT step_id, runbook_id, step_order, phase, condition, action, expected_outcome, rollback, risk_level"
+        f" FROM runbook_steps WHERE {where} ORDER BY runbook_id, step_order NULLS LAST, step_id",
+        (value,),
+    ).fetchall()
+    return [StepHit(**dict(zip(StepHit.model_fields, r, strict=False))) for r in rows]
+
+
+def _step_hits(conn: psycopg.Connection, rows: list[store.FusedRow], prefer: dict[str, str | None]) -> list[StepHit]:
+    if not rows:
+        return []
+    loaded = {s.step_id: s for s in _load_steps(conn, "step_id = ANY(%s)", [r.id for r in rows])}
+    return [loaded[r.id].model_copy(update={"provenance": provenance(r, **prefer)}) for r in rows if r.id in loaded]
+
+
+def _signature_hits(
+    conn: psycopg.Connection, rows: list[store.FusedRow], prefer: dict[str, str | None]
+) -> list[SignatureHit]:
+    if not rows:
+        return []
+    meta = {
+        r[0]: r
+        for r in conn.execute(
+            "SELECT incident_signature_id, failure_type, error_class, symptoms, assignment_group, impact, urgency,"
+            " resolution_refs, cardinality(source_incident_ids), resolution_success_count"
+            " FROM incident_signatures WHERE incident_signature_id = ANY(%s)",
+            ([r.id for r in rows],),
+        )
+    }
+    hits = []
+    for r in rows:
+        m = meta.get(r.id)
+        if m is None:
+            continue
+        hits.append(
+            SignatureHit(
+                incident_signature_id=m[0],
+                failure_type=m[1],
+                error_class=m[2],
+                symptoms=list(m[3]),
+                assignment_group=m[4],
+                impact=m[5],
+                urgency=m[6],
+                resolution_refs=list(m[7]),
+                incident_count=m[8],
+                resolution_success_count=m[9],
+                provenance=provenance(r, **prefer),
+            )
+        )
+    return hits

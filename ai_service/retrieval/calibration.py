@@ -1,11 +1,14 @@
 """The abstention rule: a small logistic model over the best hit's evidence, learned from data.
 
-Features of the best hit (all in [0, 1]): ``vec`` (cosine similarity of its nearer vector), ``coverage`` (share
-of the query's IDF mass it contains), ``title`` (share of its title's IDF mass the query contains) and ``agree``
-(1 when both legs rank it first). ``nocai eval retrieval`` learns the weights and the threshold from labelled
-alerts — answerable ones (their runbook is in the knowledge base), unanswerable ones, and answerable ones with
-their runbook left out (leave-one-out negatives: the nearest *other* runbook is exactly what abstention must
-reject) — with cross-validation grouped by alertname, and writes the fitted rule as JSON.
+Features of the best hit (all in [0, 1]): ``coverage`` (share of the query's IDF mass it contains), ``title``
+(share of its title's IDF mass the query contains), ``agree`` (1 when both legs rank it first), ``unexplained``
+(the rarest query term it lacks, relative to the query's rarest term) and ``margin`` (its lead over the second
+hit, relative to its score). ``vec`` (cosine similarity) is computed too and available to other rules.
+
+``nocai eval retrieval`` learns the weights and the threshold from labelled alerts: answerable ones (their
+runbook is in the knowledge base), unanswerable ones, and answerable ones with their runbook left out
+(leave-one-out negatives: the nearest *other* runbook is exactly what abstention must reject), with
+cross-validation grouped by alertname, and writes the fitted rule as JSON.
 
 The threshold is chosen so that at most ``max_false_abstain`` of the answerable training alerts are abstained
 on; the abstention rate on unanswerable alerts is what that buys, and is reported.
@@ -20,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES = ("vec", "coverage", "title", "agree", "unexplained", "margin")
+#: Relative evidence only: absolute cosine similarities depend on how long a knowledge base's documents are, so a
+#: rule learned on one knowledge base would not carry over to another if it read them.
+FEATURES = ("coverage", "title", "agree", "unexplained", "margin")
 DEFAULT_CALIBRATION = Path(__file__).resolve().parent / "calibration.json"
 
 

@@ -1,0 +1,146 @@
+"""Hybrid retrieval against the real database, model and sample knowledge base."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from ai_service.knowledge import service as knowledge
+from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
+from ai_service.knowledge.signatures import ingest_incidents
+from ai_service.retrieval import store
+from ai_service.retrieval.query_text import SearchQuery
+from ai_service.retrieval.service import SearchOptions, search
+from db.connection import connect
+
+
+@pytest.fixture(scope="module")
+def embedder() -> LocalMiniLMEmbedder:
+    return LocalMiniLMEmbedder()
+
+
+@pytest.fixture(scope="module")
+def kb_url(pg_server, embedder: LocalMiniLMEmbedder) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """One database holding the sample knowledge base, shared by this module's read-only tests."""
+    name = pg_server.create_database(template=pg_server.migrated_template())
+    url = pg_server.url(name)
+    with connect(url, autocommit=True) as conn:
+        knowledge.ingest_runbooks(conn, embedder, [knowledge.SAMPLE_DIR / "runbooks"])
+        ingest_incidents(conn, embedder, [knowledge.SAMPLE_DIR / "incidents.csv"])
+    yield url
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def conn(kb_url: str) -> Iterator[psycopg.Connection]:
+    with connect(kb_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.mark.parametrize(
+    ("text", "runbook"),
+    [
+        ("Root filesystem usage above 95 percent on web-07, /var/log growing", "linux-disk-full"),
+        ("FATAL: sorry, too many clients already; connection pool exhausted", "pg-connection-exhaustion"),
+        (
+            "Pod payments-api-7c9d8f6b5-x2x9k is in CrashLoopBackOff, back-off restarting failed container",
+            "k8s-pod-crashloop",
+        ),
+        ("Replica is 900 seconds behind the primary, replay lag increasing", "pg-replication-lag"),
+        ("TLS certificate for api.example.com expires in 5 days", "tls-certificate-expiry"),
+    ],
+)
+def test_the_right_runbook_comes_first_with_provenance(
+    conn: psycopg.Connection, embedder: LocalMiniLMEmbedder, text: str, runbook: str
+) -> None:
+    result = search(conn, embedder, text)
+    top = result.runbooks[0]
+    assert top.runbook_id == runbook
+    p = top.provenance
+    assert p.vector.rank is not None and p.fulltext.rank is not None  # found by both legs
+    assert p.score == pytest.approx(p.rrf + p.title_bonus + p.meta_bonus)
+    assert 0 < p.query_coverage <= 1
+    # Its steps come in the runbook's own order.
+    orders = [s.step_order for s in top.steps]
+    assert orders == sorted(orders) and len(orders) > 3
+    assert result.steps and all(s.provenance is not None for s in result.steps)
+
+
+def test_legs_rank_independently_and_fusion_is_rrf(conn: psycopg.Connection, embedder: LocalMiniLMEmbedder) -> None:
+    text = "disk full on /var"
+    rows = store.hybrid_search(conn, store.STEPS, text=text, vector=embedder.embed_query(text), k=60, limit=20)
+    for row in rows:
+        expected = (1 / (60 + row.vec_rank) if row.vec_rank else 0) + (1 / (60 + row.fts_rank) if row.fts_rank else 0)
+        assert row.rrf == pytest.approx(expected)
+    assert [r.rrf + r.title_bonus + r.meta_bonus for r in rows] == sorted(
+        (r.rrf + r.title_bonus + r.meta_bonus for r in rows), reverse=True
+    )
+    # Text only (no vector) still works: the full-text leg alone.
+    text_only = store.hybrid_search(conn, store.STEPS, text=text, vector=None, limit=5)
+    assert text_only and all(r.vec_rank is None and r.fts_rank for r in text_only)
+
+
+def test_hard_filters_hold_and_still_fill_the_page(conn: psycopg.Connection, embedder: LocalMiniLMEmbedder) -> None:
+    options = SearchOptions(steps=8, filters=store.Filters(service="postgresql", max_risk="low"))
+    result = search(conn, embedder, "slow queries and high load", options)
+    assert len(result.steps) == 8
+    assert all(s.risk_level == "low" for s in result.steps)
+    assert all(s.runbook_id.startswith("pg-") for s in result.steps)
+    assert all(r.service == "postgresql" for r in result.runbooks)
+
+
+def test_metadata_preference_never_outweighs_relevance(conn: psycopg.Connection, embedder: LocalMiniLMEmbedder) -> None:
+    for text in ("connections refused", "high latency and timeouts", "certificate", "queue growing"):
+        vector = embedder.embed_query(text)
+        plain = store.hybrid_search(conn, store.STEPS, text=text, vector=vector, limit=30, leg_limit=30)
+        preferred = store.hybrid_search(
+            conn, store.STEPS, text=text, vector=vector, limit=30, leg_limit=30, prefer_service="network"
+        )
+        position = {r.id: i for i, r in enumerate(preferred)}
+        bound = store.rank_step(10, 30)
+        assert all(r.meta_bonus <= bound + 1e-12 for r in preferred)
+        assert any(r.meta_bonus > 0 for r in preferred) or not any(r.service == "network" for r in plain)
+        for a in plain:
+            for b in plain:
+                dominates = (
+                    a.vec_rank
+                    and b.vec_rank
+                    and a.fts_rank
+                    and b.fts_rank
+                    and a.vec_rank < b.vec_rank
+                    and a.fts_rank < b.fts_rank
+                    and a.title_bonus >= b.title_bonus
+                )
+                if dominates and a.id in position and b.id in position:
+                    assert position[a.id] < position[b.id], (text, a.id, b.id)
+
+
+def test_preference_breaks_ties_toward_the_alerts_service(
+    conn: psycopg.Connection, embedder: LocalMiniLMEmbedder
+) -> None:
+    query = SearchQuery(text="connection refused", service="postgresql")
+    result = search(conn, embedder, query)
+    boosted = [s for s in result.steps if s.provenance and s.provenance.meta_bonus > 0]
+    assert boosted and all("service=postgresql" in s.provenance.boosts[-1] for s in boosted)  # type: ignore[union-attr]
+
+
+def test_signatures_are_found_for_ticket_like_text(conn: psycopg.Connection, embedder: LocalMiniLMEmbedder) -> None:
+    result = search(conn, embedder, "Free disk space is less than 10% on volume /var")
+    assert result.signatures
+    top = result.signatures[0]
+    assert top.error_class in ("resource_exhaustion", "capacity") and top.incident_count >= 2
+
+
+def test_unrelated_text_is_not_a_match(conn: psycopg.Connection, embedder: LocalMiniLMEmbedder) -> None:
+    unrelated = search(conn, embedder, "quarterly budget spreadsheet formula broken in the finance share")
+    related = search(conn, embedder, "FATAL: too many clients already, max_connections reached on the primary")
+    assert unrelated.abstention.abstained
+    assert unrelated.abstention.match_probability < related.abstention.match_probability
+    assert set(unrelated.abstention.features) >= {"coverage", "title", "agree", "unexplained", "margin"}
+
+
+def test_empty_query_does_not_fail(conn: psycopg.Connection, embedder: LocalMiniLMEmbedder) -> None:
+    result = search(conn, embedder, "   ")
+    assert result.runbooks == [] and result.abstention.abstained

@@ -31,28 +31,14 @@ import psycopg
 from ai_service.errors import ConfigurationError, InputError
 from ai_service.knowledge import clustering, store, texts
 from ai_service.knowledge.embeddings import Embedder, content_hash
-from ai_service.knowledge.incidents import IncidentRecord, read_incident_file
+from ai_service.knowledge.incidents import FIELDS, IncidentRecord, read_incident_file
 
 Progress = Callable[[str, int, int], None]
 
 #: A signature needs at least this many tickets: a single ticket is an anecdote, not a pattern.
 MIN_SIGNATURE_SIZE = 2
 
-_RECORD_FIELDS = (
-    "short_description",
-    "description",
-    "category",
-    "subcategory",
-    "cmdb_ci",
-    "assignment_group",
-    "impact",
-    "urgency",
-    "priority",
-    "close_code",
-    "close_notes",
-    "opened_at",
-    "resolved_at",
-)
+_RECORD_FIELDS = tuple(name for name in FIELDS if name != "number")
 
 
 @dataclass

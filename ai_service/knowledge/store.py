@@ -13,6 +13,8 @@ import psycopg
 from pgvector import Vector
 from psycopg.types.json import Jsonb
 
+from ai_service.knowledge.incidents import FIELDS as INCIDENT_FIELDS
+
 
 def as_array(value: object) -> np.ndarray:
     """A stored vector (pgvector's ``Vector`` or an array) as a float32 numpy array."""
@@ -449,26 +451,7 @@ def upsert_incidents(conn: psycopg.Connection, *, rows: Sequence[dict[str, objec
     """Insert or update historical incidents; a row whose text changed leaves its signature (to be re-assigned)."""
     if not rows:
         return
-    columns = [
-        "number",
-        "short_description",
-        "description",
-        "category",
-        "subcategory",
-        "cmdb_ci",
-        "assignment_group",
-        "impact",
-        "urgency",
-        "priority",
-        "close_code",
-        "close_notes",
-        "opened_at",
-        "resolved_at",
-        "source_path",
-        "record_sha256",
-        "embedding",
-        "embedding_sha256",
-    ]
+    columns = [*INCIDENT_FIELDS, "source_path", "record_sha256", "embedding", "embedding_sha256"]
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
     with conn.cursor() as cur:
         cur.executemany(
@@ -493,28 +476,16 @@ class IncidentRow:
 
 def all_incidents(conn: psycopg.Connection) -> list[IncidentRow]:
     """Every historical incident with a vector, in a stable order."""
+    columns = ", ".join(INCIDENT_FIELDS)
     rows = conn.execute(
-        "SELECT number, short_description, description, category, subcategory, cmdb_ci, assignment_group, impact,"
-        " urgency, priority, close_code, close_notes, opened_at, resolved_at, embedding, signature_id"
-        " FROM historical_incidents WHERE embedding IS NOT NULL ORDER BY opened_at NULLS FIRST, number"
+        f"SELECT {columns}, embedding, signature_id FROM historical_incidents"
+        " WHERE embedding IS NOT NULL ORDER BY opened_at NULLS FIRST, number"
     ).fetchall()
-    keys = [
-        "number",
-        "short_description",
-        "description",
-        "category",
-        "subcategory",
-        "cmdb_ci",
-        "assignment_group",
-        "impact",
-        "urgency",
-        "priority",
-        "close_code",
-        "close_notes",
-        "opened_at",
-        "resolved_at",
+    width = len(INCIDENT_FIELDS)
+    return [
+        IncidentRow(r[0], dict(zip(INCIDENT_FIELDS, r[:width], strict=True)), as_array(r[width]), r[width + 1])
+        for r in rows
     ]
-    return [IncidentRow(r[0], dict(zip(keys, r[:14], strict=True)), as_array(r[14]), r[15]) for r in rows]
 
 
 def assign_incidents(conn: psycopg.Connection, *, signature_id: str, numbers: Sequence[str]) -> None:

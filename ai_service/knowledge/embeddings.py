@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import numpy as np
 
+from ai_service.endpoints import display_url, endpoint_url
 from ai_service.errors import ConfigurationError, ExternalServiceError, InputError
 
 if TYPE_CHECKING:
@@ -407,27 +407,13 @@ def embeddings_endpoint(base_url: str) -> str:
     A URL already ending in ``/embeddings`` is kept as is; a query string (Azure's ``?api-version=``) is
     kept in both cases.
     """
-    parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    url = endpoint_url(base_url, "/embeddings")
+    if url is None:
         raise ConfigurationError(
             f"NOCAI_EMBEDDING_URL {base_url!r} is not an http(s) URL",
             hint="set NOCAI_EMBEDDING_URL to the endpoint's base URL, e.g. https://api.openai.com/v1",
         )
-    path = parts.path.rstrip("/")
-    if not path.endswith("/embeddings"):
-        path = f"{path}/embeddings"
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
-
-
-def _display_url(url: str) -> str:
-    """The URL without its query string or credentials, for messages (a gateway may put a key there)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return url
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -571,7 +557,7 @@ class OpenAICompatibleEmbedder(_EmbedderBase):
         return out
 
     def _embed_batch(self, batch: list[str], *, first: int, total: int) -> np.ndarray:
-        where = f"the embedding endpoint {_display_url(self.url)}"
+        where = f"the embedding endpoint {display_url(self.url)}"
         label = f"texts {first}-{first + len(batch) - 1} of {total}"
         attempts = self.max_retries + 1
         for attempt in range(attempts):
@@ -587,7 +573,7 @@ class OpenAICompatibleEmbedder(_EmbedderBase):
                 delay = self._delay(attempt, failure.wait, where)
                 logger.warning(
                     "embedding request to %s failed (%s); retry %d of %d in %.1fs",
-                    _display_url(self.url),
+                    display_url(self.url),
                     failure.reason,
                     attempt + 1,
                     self.max_retries,

@@ -22,9 +22,10 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+
+from ai_service.endpoints import display_url, endpoint_url
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
@@ -96,24 +97,10 @@ def chat_completions_endpoint(base_url: str) -> str:
     A URL already ending in ``/chat/completions`` is kept as is; a query string (Azure's ``?api-version=``)
     is kept in both cases. Raises :class:`ChatError` for anything but an http(s) URL.
     """
-    parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    url = endpoint_url(base_url, "/chat/completions")
+    if url is None:
         raise ChatError("llm_url is not an http(s) URL")
-    path = parts.path.rstrip("/")
-    if not path.endswith("/chat/completions"):
-        path = f"{path}/chat/completions"
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
-
-
-def display_url(url: str) -> str:
-    """The URL without credentials or query string (a gateway may put a key there), for logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return url
 
 
 def extract_json_object(content: str) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ai_service.alerts.fingerprint import alert_fingerprint
+from ai_service.validation import type_name
 
 AlertSource = Literal["alertmanager", "grafana", "pagerduty", "generic"]
 AlertStatus = Literal["firing", "resolved"]
@@ -39,21 +40,7 @@ Severity = Literal["low", "medium", "high", "critical"]
 
 def json_type_name(value: object) -> str:
     """Name a decoded JSON value's type the way error messages should ("list", "object", "null" ...)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    return type_name(value, style="json")
 
 
 # --- reusable field types ----------------------------------------------------------------------------------

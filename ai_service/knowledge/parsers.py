@@ -56,6 +56,7 @@ from ai_service.knowledge.models import (
     StepDocument,
 )
 from ai_service.knowledge.risk import infer_risk
+from ai_service.validation import type_name
 
 SUPPORTED_SUFFIXES: dict[str, RunbookFormat] = {
     ".md": "markdown",
@@ -183,7 +184,7 @@ def parse_structured(text: str, fmt: Literal["yaml", "json"], source: SourceInfo
     """Parse a YAML or JSON runbook and validate it against :class:`RunbookDocument`."""
     data = _load_json(text, source) if fmt == "json" else _load_yaml(text, source)
     if not isinstance(data, dict):
-        kind = "nothing" if data is None else f"a {_type_name(data)}"
+        kind = "nothing" if data is None else f"a {type_name(data)}"
         raise InputError(
             f"{source.display}:1: expected a mapping with 'title' and 'steps' at the top level, found {kind}",
             hint="start the file with 'title: ...' and a 'steps:' list (see docs/runbook-format.md)",
@@ -220,20 +221,6 @@ def _yaml_syntax_error(exc: yaml.YAMLError, source: SourceInfo, what: str, line_
         f"{where}: {what} is not valid YAML: {problem}",
         hint="fix the YAML syntax at that line (indentation and unquoted ':' are the usual causes)",
     )
-
-
-def _type_name(value: object) -> str:
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return type(value).__name__
 
 
 _ERROR_HINTS: dict[str, str] = {
@@ -446,7 +433,7 @@ def _load_front_matter(raw: str, source: SourceInfo) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise InputError(
-            f"{source.display}:2: front matter must be a mapping of keys to values, found a {_type_name(data)}",
+            f"{source.display}:2: front matter must be a mapping of keys to values, found a {type_name(data)}",
             hint="write front matter as 'key: value' lines between two '---' lines",
         )
     return data

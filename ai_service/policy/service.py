@@ -54,6 +54,7 @@ from ai_service.policy.models import (
     format_loc,
     policy_problems,
 )
+from ai_service.validation import type_name
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
 POLICY_SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -109,7 +110,7 @@ def _load_file(path: Path) -> Policy:
     data = _parse_json(text, display) if fmt == "json" else _parse_yaml(text, display)
     root = _compose(text)
     if not isinstance(data, dict):
-        found = "nothing" if data is None else f"a {_type_name(data)}"
+        found = "nothing" if data is None else f"a {type_name(data)}"
         raise ConfigurationError(
             f"{display}:1: expected a mapping with 'version' and 'bands' at the top level, found {found}",
             hint=f"start the file with 'version: 1' and a 'bands:' list of rules (see {DOCS})",
@@ -221,20 +222,6 @@ def _duplicate_keys(
     return found
 
 
-def _type_name(value: object) -> str:
-    if isinstance(value, dict):
-        return "mapping"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return type(value).__name__
-
-
 def _subject(data: dict[str, Any], loc: Sequence[int | str]) -> str:
     """``rule 'name', bands[1].when.severity`` for a place in a rule, else the field path."""
     path = format_loc(list(loc)) or "(top level)"
@@ -339,9 +326,9 @@ def _describe(error: Any, loc: tuple[int | str, ...]) -> tuple[str, str]:
     if kind == "bool_type":
         return f"expected true or false, got {given!r}", ""
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"expected a mapping, got a {_type_name(given)}", "write 'key: value' pairs here"
+        return f"expected a mapping, got a {type_name(given)}", "write 'key: value' pairs here"
     if kind in ("tuple_type", "list_type"):
-        return f"expected a list, got a {_type_name(given)}", "in YAML, one '- item' per line or [a, b]"
+        return f"expected a list, got a {type_name(given)}", "in YAML, one '- item' per line or [a, b]"
     return f"{error['msg']}, got {given!r}", ""
 
 

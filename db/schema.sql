@@ -13,6 +13,7 @@
 -- nocai:includes 005_embedding_model_registry.sql sha256=90d75141f6dcf0d3a47dbc56be96dc53063dee70c9083bd6305ec5d51273a9cc
 -- nocai:includes 006_knowledge_ingestion.sql sha256=04498feddb72af58f403e85a5c78091b07ae26ef2cd2fdf9afa5b3bb0ab7b4f4
 -- nocai:includes 007_hybrid_search.sql sha256=3870dace68d9a5b8fd0558ee5eebafcb67fcc9026fefc6cb60775c1c575cc089
+-- nocai:includes 008_alert_intake.sql sha256=37330f8679823b8e1b8cf81ddf59c359c58f62aede5ab3df69804852eb843741
 
 -- ================================================================================================
 -- 001_base_documents_chunks.sql
@@ -687,3 +688,33 @@ CREATE TABLE IF NOT EXISTS search_corpus_stats (
     CONSTRAINT search_corpus_stats_corpus_check
         CHECK (corpus IN ('runbooks', 'runbook_steps', 'incident_signatures'))
 );
+
+-- ================================================================================================
+-- 008_alert_intake.sql
+-- ================================================================================================
+-- 008: alert intake with deduplication.
+--
+-- An incident is one *open* problem: a repeat of a firing alert (same fingerprint) updates it — occurrences,
+-- last seen, latest payload — instead of opening and triaging another; a "resolved" notification closes it; a
+-- later firing opens a new one. The partial unique index makes that exact under concurrency: thousands of
+-- repeats arriving at once converge on one row through INSERT ... ON CONFLICT.
+--
+-- Idempotent, like every migration file.
+
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS fingerprint text;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'open'
+    CONSTRAINT incidents_status_check CHECK (status IN ('open', 'resolved'));
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS title text;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS severity text;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS service text;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS environment text;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS occurrence_count integer NOT NULL DEFAULT 1
+    CONSTRAINT incidents_occurrence_count_check CHECK (occurrence_count >= 1);
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS first_seen_at timestamptz NOT NULL DEFAULT now();
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS last_seen_at timestamptz NOT NULL DEFAULT now();
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS resolved_at timestamptz;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS last_raw_alert jsonb;
+
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_open_fingerprint_key ON incidents (fingerprint)
+    WHERE status = 'open' AND fingerprint IS NOT NULL;
+CREATE INDEX IF NOT EXISTS incidents_status_idx ON incidents (status, last_seen_at DESC);

@@ -13,7 +13,7 @@
 -- nocai:includes 005_embedding_model_registry.sql sha256=90d75141f6dcf0d3a47dbc56be96dc53063dee70c9083bd6305ec5d51273a9cc
 -- nocai:includes 006_knowledge_ingestion.sql sha256=04498feddb72af58f403e85a5c78091b07ae26ef2cd2fdf9afa5b3bb0ab7b4f4
 -- nocai:includes 007_hybrid_search.sql sha256=3870dace68d9a5b8fd0558ee5eebafcb67fcc9026fefc6cb60775c1c575cc089
--- nocai:includes 008_alert_intake.sql sha256=37330f8679823b8e1b8cf81ddf59c359c58f62aede5ab3df69804852eb843741
+-- nocai:includes 008_alert_intake.sql sha256=81186c8ef09440c193999775eb7acd3e1a8278150568535934c8ff51d3056397
 
 -- ================================================================================================
 -- 001_base_documents_chunks.sql
@@ -718,3 +718,9 @@ ALTER TABLE incidents ADD COLUMN IF NOT EXISTS last_raw_alert jsonb;
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_open_fingerprint_key ON incidents (fingerprint)
     WHERE status = 'open' AND fingerprint IS NOT NULL;
 CREATE INDEX IF NOT EXISTS incidents_status_idx ON incidents (status, last_seen_at DESC);
+
+-- Who accepted a resolution, and with which roles: the policy's approval requirements are checked against these
+-- before a resolution may be executed.
+ALTER TABLE resolution_outputs ADD COLUMN IF NOT EXISTS accepted_by text;
+ALTER TABLE resolution_outputs ADD COLUMN IF NOT EXISTS accepted_roles text[];
+ALTER TABLE resolution_outputs ADD COLUMN IF NOT EXISTS policy_decision jsonb;

@@ -16,6 +16,7 @@ from ai_service.cli.db_commands import db_app
 from ai_service.cli.docs_commands import docs_app
 from ai_service.cli.kb_commands import ingest_app, kb_app
 from ai_service.cli.search_commands import eval_app, search_cmd
+from ai_service.cli.triage_commands import incidents_app, resolve_cmd, triage_cmd
 from ai_service.errors import NocaiError
 
 app = typer.Typer(
@@ -33,6 +34,9 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
 app.command("search")(search_cmd)
+app.command("triage")(triage_cmd)
+app.command("resolve")(resolve_cmd)
+app.add_typer(incidents_app, name="incidents")
 
 
 def run(argv: list[str] | None = None) -> int:

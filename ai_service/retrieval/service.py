@@ -179,7 +179,7 @@ def _runbook_hits(
     }
     steps_by_runbook: dict[str, list[StepHit]] = {}
     if with_steps:
-        for step in _load_steps(conn, "runbook_id = ANY(%s)", ids):
+        for step in load_steps(conn, "runbook_id = ANY(%s)", ids):
             steps_by_runbook.setdefault(step.runbook_id, []).append(step)
     return [
         RunbookHit(
@@ -196,7 +196,7 @@ def _runbook_hits(
     ]
 
 
-def _load_steps(conn: psycopg.Connection, where: str, value: object) -> list[StepHit]:
+def load_steps(conn: psycopg.Connection, where: str, value: object) -> list[StepHit]:
     rows = conn.execute(
         "SELECT step_id, runbook_id, step_order, phase, condition, action, expected_outcome, rollback, risk_level"
         f" FROM runbook_steps WHERE {where} ORDER BY runbook_id, step_order NULLS LAST, step_id",
@@ -208,7 +208,7 @@ def _load_steps(conn: psycopg.Connection, where: str, value: object) -> list[Ste
 def _step_hits(conn: psycopg.Connection, rows: list[store.FusedRow], prefer: dict[str, str | None]) -> list[StepHit]:
     if not rows:
         return []
-    loaded = {s.step_id: s for s in _load_steps(conn, "step_id = ANY(%s)", [r.id for r in rows])}
+    loaded = {s.step_id: s for s in load_steps(conn, "step_id = ANY(%s)", [r.id for r in rows])}
     return [loaded[r.id].model_copy(update={"provenance": provenance(r, **prefer)}) for r in rows if r.id in loaded]
 
 

@@ -24,3 +24,9 @@ ALTER TABLE incidents ADD COLUMN IF NOT EXISTS last_raw_alert jsonb;
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_open_fingerprint_key ON incidents (fingerprint)
     WHERE status = 'open' AND fingerprint IS NOT NULL;
 CREATE INDEX IF NOT EXISTS incidents_status_idx ON incidents (status, last_seen_at DESC);
+
+-- Who accepted a resolution, and with which roles: the policy's approval requirements are checked against these
+-- before a resolution may be executed.
+ALTER TABLE resolution_outputs ADD COLUMN IF NOT EXISTS accepted_by text;
+ALTER TABLE resolution_outputs ADD COLUMN IF NOT EXISTS accepted_roles text[];
+ALTER TABLE resolution_outputs ADD COLUMN IF NOT EXISTS policy_decision jsonb;

@@ -1,4 +1,7 @@
 -- Rollback of 008.
+ALTER TABLE resolution_outputs DROP COLUMN IF EXISTS policy_decision;
+ALTER TABLE resolution_outputs DROP COLUMN IF EXISTS accepted_roles;
+ALTER TABLE resolution_outputs DROP COLUMN IF EXISTS accepted_by;
 DROP INDEX IF EXISTS incidents_status_idx;
 DROP INDEX IF EXISTS incidents_open_fingerprint_key;
 ALTER TABLE incidents DROP COLUMN IF EXISTS last_raw_alert;

@@ -1,0 +1,96 @@
+"""The resolution agent: an ordered plan of runbook steps for a triaged alert, each step with its provenance.
+
+What goes in, by priority: the steps the matched signatures' past tickets were resolved with (history), then the
+steps of the best-matching runbook (retrieval). How it is ordered: diagnosis before mitigation before
+verification (then anything else), and within a phase one runbook's steps in its own order. A no-match triage
+gets no plan — never an invented one.
+
+Each step's confidence is the triage confidence scaled by its support: 1.0 when a matched signature's history
+used it, 0.9 when retrieval found it directly, 0.75 when it is only part of the matched runbook.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from ai_service.resolution.models import Recommendation, ResolutionPlan
+from ai_service.retrieval.models import SearchResult, StepHit
+from ai_service.retrieval.service import load_steps
+from ai_service.triage.models import Triage
+
+PHASE_ORDER = {"diagnosis": 0, "mitigation": 1, "verification": 2}
+RISK_ORDER = {"low": 1, "medium": 2, "high": 3}
+SUPPORT = {"signature": 1.0, "search": 0.9, "runbook": 0.75}
+MAX_STEPS = 12
+
+
+def build_plan(
+    conn: psycopg.Connection, result: SearchResult, triage: Triage, *, max_steps: int = MAX_STEPS
+) -> ResolutionPlan:
+    """The plan for ``triage`` (reads the referenced steps that retrieval did not return)."""
+    if triage.no_match or not result.runbooks:
+        return ResolutionPlan(
+            recommendations=[],
+            overall_confidence=triage.confidence,
+            risk_level=None,
+            retrieved_step_ids=[],
+            used_signature_ids=[],
+            note="no good match in the knowledge base: review by a human",
+        )
+    referenced: dict[str, list[str]] = {}
+    for vote in triage.votes:
+        if vote.incident_signature_id not in triage.matched_signature_ids:
+            continue
+        hit = next(s for s in result.signatures if s.incident_signature_id == vote.incident_signature_id)
+        for step_id in hit.resolution_refs:
+            referenced.setdefault(step_id, []).append(hit.incident_signature_id)
+    searched = {s.step_id: s for s in result.steps}
+    top = result.runbooks[0]
+    chosen: dict[str, tuple[StepHit, str]] = {}
+    for step in load_steps(conn, "step_id = ANY(%s)", list(referenced)):
+        chosen[step.step_id] = (step, "signature")
+    for step in top.steps:
+        if len(chosen) >= max_steps:
+            break
+        chosen.setdefault(step.step_id, (step, "search" if step.step_id in searched else "runbook"))
+    runbook_rank = {rb.runbook_id: i for i, rb in enumerate(result.runbooks)}
+    ordered = sorted(
+        chosen.values(),
+        key=lambda item: (
+            PHASE_ORDER.get(item[0].phase or "", 3),
+            runbook_rank.get(item[0].runbook_id, len(runbook_rank)),
+            item[0].step_order or 0,
+        ),
+    )[:max_steps]
+    recommendations = []
+    for step, source in ordered:
+        step_hit = searched.get(step.step_id)
+        recommendations.append(
+            Recommendation(
+                step_id=step.step_id,
+                runbook_id=step.runbook_id,
+                phase=step.phase,
+                condition=step.condition,
+                action=step.action,
+                expected_outcome=step.expected_outcome,
+                rollback=step.rollback,
+                risk_level=step.risk_level,
+                confidence=round(triage.confidence * SUPPORT[source], 4),
+                provenance={
+                    "source": source,
+                    "runbook_id": step.runbook_id,
+                    "runbook_rank": runbook_rank.get(step.runbook_id),
+                    "runbook_score": top.provenance.score if step.runbook_id == top.runbook_id else None,
+                    "signatures": referenced.get(step.step_id, []),
+                    "step_scores": step_hit.provenance.model_dump() if step_hit and step_hit.provenance else None,
+                },
+            )
+        )
+    risks = [r.risk_level for r in recommendations if r.risk_level]
+    return ResolutionPlan(
+        recommendations=recommendations,
+        overall_confidence=triage.confidence,
+        risk_level=max(risks, key=lambda r: RISK_ORDER.get(r, 0)) if risks else None,
+        retrieved_step_ids=[s.step_id for s in result.steps],
+        used_signature_ids=sorted({sig for sigs in referenced.values() for sig in sigs}),
+    )

@@ -1,0 +1,35 @@
+"""What triage concludes about an alert (stored in ``triage_results`` and on the incident)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class SignatureVote(BaseModel):
+    incident_signature_id: str
+    failure_type: str
+    error_class: str
+    weight: float = Field(description="Retrieval strength x track record")
+    fused_score: float
+    track_record: float = Field(description="(successes + 1) / (matches + 2)")
+
+
+class Triage(BaseModel):
+    no_match: bool
+    failure_type: str | None
+    error_class: str | None
+    severity: Severity
+    severity_reason: str
+    confidence: float = Field(ge=0, le=1)
+    assignment_group: str | None
+    impact: str | None
+    urgency: str | None
+    matched_signature_ids: list[str]
+    matched_runbook_refs: list[str]
+    votes: list[SignatureVote]
+    evidence: list[dict[str, object]] = Field(description="Every retrieved item with its per-leg scores")
+    retrieval_method: str

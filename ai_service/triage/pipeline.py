@@ -1,0 +1,78 @@
+"""Alert in → triage and resolution stored: the whole judgement for one new incident, in one transaction.
+
+Used by ``nocai triage`` today and by the service's queue workers later; knows nothing of HTTP or the CLI.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+
+from ai_service.alerts.models import NormalizedAlert
+from ai_service.knowledge.embeddings import Embedder
+from ai_service.policy.models import Policy, PolicyContext, PolicyDecision
+from ai_service.policy.service import evaluate
+from ai_service.resolution.models import ResolutionPlan
+from ai_service.resolution.service import build_plan
+from ai_service.retrieval.models import SearchResult
+from ai_service.retrieval.query_text import build_query
+from ai_service.retrieval.service import search
+from ai_service.triage import store
+from ai_service.triage.models import Triage
+from ai_service.triage.service import classify
+
+
+@dataclass
+class TriageOutcome:
+    incident_id: uuid.UUID
+    triage_result_id: uuid.UUID
+    resolution_id: uuid.UUID
+    triage: Triage
+    plan: ResolutionPlan
+    decision: PolicyDecision
+    search: SearchResult
+    seconds: float
+
+
+def triage_incident(
+    conn: psycopg.Connection, embedder: Embedder, alert: NormalizedAlert, incident_id: uuid.UUID, *, policy: Policy
+) -> TriageOutcome:
+    """Triage ``alert`` (already recorded as ``incident_id``) and store both results (``conn`` in autocommit)."""
+    started = time.perf_counter()
+    result = search(conn, embedder, build_query(alert))
+    counts = store.match_counts(conn, signature_ids=[s.incident_signature_id for s in result.signatures])
+    triage = classify(alert, result, match_counts=counts)
+    plan = build_plan(conn, result, triage)
+    decision = evaluate(
+        policy,
+        PolicyContext.from_alert(
+            alert,
+            confidence=triage.confidence,
+            no_match=triage.no_match,
+            severity=triage.severity,
+            risk_level=plan.risk_level,  # type: ignore[arg-type]
+            failure_type=triage.failure_type,
+            error_class=triage.error_class,
+            matched_signature_count=len(triage.matched_signature_ids),
+            step_count=len(plan.recommendations),
+        ),
+    )
+    with conn.transaction():
+        triage_id = store.insert_triage(conn, incident_id=incident_id, triage=triage, decision=decision)
+        resolution_id = store.insert_resolution(
+            conn,
+            incident_id=incident_id,
+            triage_result_id=triage_id,
+            plan=plan,
+            decision=decision,
+            evidence=triage.evidence,
+            retrieval_method=triage.retrieval_method,
+        )
+        store.record_on_incident(conn, incident_id=incident_id, triage=triage, plan=plan, decision=decision)
+        store.count_matches(conn, signature_ids=triage.matched_signature_ids)
+    return TriageOutcome(
+        incident_id, triage_id, resolution_id, triage, plan, decision, result, time.perf_counter() - started
+    )

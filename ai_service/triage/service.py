@@ -1,0 +1,107 @@
+"""The triage agent: from an alert to a classification with its evidence — deterministic, no LLM needed.
+
+1. The alert becomes a query (``retrieval.query_text``); hybrid retrieval returns runbooks, steps and
+   signatures with provenance, and the calibrated match probability.
+2. ``failure_type`` / ``error_class`` come from the retrieved signatures by a weighted vote: each signature
+   weighs its retrieval strength (fused score) times its track record ((successes + 1) / (matches + 2)), so a
+   pattern that keeps being right counts more than a lucky nearest neighbour.
+3. ``severity`` combines the alert's own severity with the winning signature's history through the ITIL
+   impact x urgency matrix (``severity.py``).
+4. ``confidence`` is the match probability of the retrieval calibration, which is fitted to mean what it says
+   (measured by ``nocai eval triage`` as a reliability table).
+5. When the evidence is weak the result is an explicit no-match: no failure type is invented.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ai_service.alerts.models import NormalizedAlert
+from ai_service.retrieval.models import SearchResult, SignatureHit
+from ai_service.triage import severity as sev
+from ai_service.triage.models import SignatureVote, Triage
+
+
+def track_record(hit: SignatureHit, match_count: int = 0) -> float:
+    """Laplace-smoothed success rate of a signature's past resolutions."""
+    return (hit.resolution_success_count + 1) / (match_count + 2)
+
+
+def classify(alert: NormalizedAlert, result: SearchResult, *, match_counts: dict[str, int] | None = None) -> Triage:
+    """Triage ``alert`` from its retrieval ``result`` (pure: no I/O)."""
+    match_counts = match_counts or {}
+    no_match = result.abstention.abstained
+    votes = [
+        SignatureVote(
+            incident_signature_id=s.incident_signature_id,
+            failure_type=s.failure_type,
+            error_class=s.error_class,
+            fused_score=s.provenance.score,
+            track_record=track_record(s, match_counts.get(s.incident_signature_id, 0)),
+            weight=s.provenance.score * track_record(s, match_counts.get(s.incident_signature_id, 0)),
+        )
+        for s in result.signatures
+    ]
+    failure_type = error_class = None
+    winner: SignatureHit | None = None
+    if votes and not no_match:
+        by_failure: dict[tuple[str, str], float] = defaultdict(float)
+        for vote in votes:
+            by_failure[(vote.failure_type, vote.error_class)] += vote.weight
+        (failure_type, error_class), _ = max(by_failure.items(), key=lambda item: (item[1], item[0]))
+        winner = max(
+            (s for s in result.signatures if (s.failure_type, s.error_class) == (failure_type, error_class)),
+            key=lambda s: s.provenance.score,
+        )
+    severity, reason, impact, urgency = sev.combine(
+        alert.severity_normalized, winner.impact if winner else None, winner.urgency if winner else None
+    )
+    evidence: list[dict[str, object]] = []
+    for rb in result.runbooks:
+        evidence.append({"kind": "runbook", "id": rb.runbook_id, "title": rb.title, **_scores(rb.provenance)})
+    for step in result.steps:
+        if step.provenance:
+            evidence.append(
+                {"kind": "step", "id": step.step_id, "runbook_id": step.runbook_id, **_scores(step.provenance)}
+            )
+    for s in result.signatures:
+        evidence.append(
+            {
+                "kind": "signature",
+                "id": s.incident_signature_id,
+                "failure_type": s.failure_type,
+                **_scores(s.provenance),
+            }
+        )
+    return Triage(
+        no_match=no_match,
+        failure_type=failure_type,
+        error_class=error_class,
+        severity=severity,
+        severity_reason=reason,
+        confidence=round(result.abstention.match_probability, 4),
+        assignment_group=winner.assignment_group if winner else None,
+        impact=_itsm(impact),
+        urgency=_itsm(urgency),
+        matched_signature_ids=[] if no_match else [v.incident_signature_id for v in votes[:3]],
+        matched_runbook_refs=[] if no_match else [rb.runbook_id for rb in result.runbooks[:3]],
+        votes=votes,
+        evidence=evidence,
+        retrieval_method=result.retrieval_method,
+    )
+
+
+def _itsm(level: int) -> str:
+    return {1: "1 - High", 2: "2 - Medium", 3: "3 - Low"}[level]
+
+
+def _scores(p) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {
+        "vector_rank": p.vector.rank,
+        "vector_score": p.vector.score,
+        "fulltext_rank": p.fulltext.rank,
+        "fulltext_score": p.fulltext.score,
+        "rrf": round(p.rrf, 6),
+        "score": round(p.score, 6),
+        "boosts": p.boosts,
+    }

@@ -39,7 +39,9 @@ def build_plan(
         )
     referenced: dict[str, list[str]] = {}
     for vote in triage.votes:
-        if vote.incident_signature_id not in triage.matched_signature_ids:
+        # Only the signatures that agree with the triage's conclusion lend their history to the plan.
+        concluded = (vote.failure_type, vote.error_class) == (triage.failure_type, triage.error_class)
+        if vote.incident_signature_id not in triage.matched_signature_ids or not concluded:
             continue
         hit = next(s for s in result.signatures if s.incident_signature_id == vote.incident_signature_id)
         for step_id in hit.resolution_refs:

@@ -52,7 +52,7 @@ def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
         f"assignment group {t.assignment_group or '-'} · impact {t.impact} · urgency {t.urgency}\n"
         f"signatures {', '.join(t.matched_signature_ids) or '-'}"
         f" · runbooks {', '.join(t.matched_runbook_refs) or '-'}\n"
-        f"triaged and planned in {outcome.seconds * 1000:.0f} ms"
+        f"triaged and planned in {outcome.seconds * 1000:.0f} ms" + (f"\n{t.explanation}" if t.explanation else "")
     )
     console.print(Panel(Text(head), title="triage", expand=False))  # Text: reasons contain [brackets]
     if plan.recommendations:
@@ -100,7 +100,9 @@ def triage_cmd(
         embedder = prepare_embedder(conn, settings)
         for intake in receive(conn, payload, format=format):
             if intake.action == "created" and intake.incident_id is not None:
-                outcome = triage_incident(conn, embedder, intake.alert, intake.incident_id, policy=policy)
+                outcome = triage_incident(
+                    conn, embedder, intake.alert, intake.incident_id, policy=policy, settings=settings
+                )
                 results.append({"action": "created", **_outcome_json(outcome)})
                 if not as_json:
                     _print_outcome(outcome)

@@ -33,3 +33,5 @@ class Triage(BaseModel):
     votes: list[SignatureVote]
     evidence: list[dict[str, object]] = Field(description="Every retrieved item with its per-leg scores")
     retrieval_method: str
+    explanation: str | None = Field(default=None, description="The optional LLM's short, checked explanation")
+    llm: dict[str, object] | None = Field(default=None, description="What the optional LLM did (status, failure)")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import psycopg
 
 from ai_service.alerts.models import NormalizedAlert
+from ai_service.config import Settings
 from ai_service.knowledge.embeddings import Embedder
 from ai_service.policy.models import Policy, PolicyContext, PolicyDecision
 from ai_service.policy.service import evaluate
@@ -38,7 +39,13 @@ class TriageOutcome:
 
 
 def triage_incident(
-    conn: psycopg.Connection, embedder: Embedder, alert: NormalizedAlert, incident_id: uuid.UUID, *, policy: Policy
+    conn: psycopg.Connection,
+    embedder: Embedder,
+    alert: NormalizedAlert,
+    incident_id: uuid.UUID,
+    *,
+    policy: Policy,
+    settings: Settings | None = None,
 ) -> TriageOutcome:
     """Triage ``alert`` (already recorded as ``incident_id``) and store both results (``conn`` in autocommit)."""
     started = time.perf_counter()
@@ -46,6 +53,8 @@ def triage_incident(
     counts = store.match_counts(conn, signature_ids=[s.incident_signature_id for s in result.signatures])
     triage = classify(alert, result, match_counts=counts)
     plan = build_plan(conn, result, triage)
+    if settings is not None and settings.llm_url and plan.recommendations:
+        triage, plan = _with_llm_advice(settings, alert, triage, plan, result)
     decision = evaluate(
         policy,
         PolicyContext.from_alert(
@@ -75,4 +84,48 @@ def triage_incident(
         store.count_matches(conn, signature_ids=triage.matched_signature_ids)
     return TriageOutcome(
         incident_id, triage_id, resolution_id, triage, plan, decision, result, time.perf_counter() - started
+    )
+
+
+def _with_llm_advice(
+    settings: Settings, alert: NormalizedAlert, triage: Triage, plan: ResolutionPlan, result: SearchResult
+) -> tuple[Triage, ResolutionPlan]:
+    """Ask the optional LLM for an explanation and a bounded re-ranking; on any failure nothing changes.
+
+    The re-ranking may only reorder steps within their phase (diagnosis still comes before mitigation), and the
+    advisor's own bounds apply (top steps only, only between steps of similar confidence).
+    """
+    from ai_service.llm.advisor import advise
+    from ai_service.llm.models import EvidenceItem
+    from ai_service.resolution.service import PHASE_ORDER
+
+    evidence = [
+        EvidenceItem(id=r.step_id, kind="step", text=f"{r.condition}\n{r.action}", score=r.confidence)
+        for r in plan.recommendations
+    ] + [
+        EvidenceItem(id=s.incident_signature_id, kind="signature", text="; ".join(s.symptoms), score=s.provenance.score)
+        for s in result.signatures
+    ]
+    advice = advise(
+        settings,
+        alert.title,
+        alert.description,
+        alert.labels,
+        evidence,
+        [r.step_id for r in plan.recommendations],
+        {r.step_id: r.confidence for r in plan.recommendations},
+    )
+    llm = advice.model_dump(mode="json", exclude={"explanation", "ranking"})
+    if advice.status != "ok":
+        return triage.model_copy(update={"llm": llm}), plan
+    recommendations = plan.recommendations
+    if advice.ranking:
+        position = {step_id: i for i, step_id in enumerate(advice.ranking)}
+        recommendations = sorted(
+            recommendations,
+            key=lambda r: (PHASE_ORDER.get(r.phase or "", 3), position.get(r.step_id, len(position))),
+        )
+    return (
+        triage.model_copy(update={"explanation": advice.explanation, "llm": llm}),
+        plan.model_copy(update={"recommendations": recommendations}),
     )

@@ -142,3 +142,49 @@ def test_severity_matrix_combines_alert_and_history() -> None:
     assert (severity, impact, urgency) == ("critical", 1, 1) and "history" in reason
     # ... but never hide what the alert says.
     assert combine("critical", "3 - Low", "3 - Low")[0] == "critical"
+
+
+def test_optional_llm_explains_and_any_failure_leaves_the_result_standing(
+    conn: psycopg.Connection, embedder: LocalMiniLMEmbedder
+) -> None:
+    from ai_service.config import Settings
+    from tests.support.chat_server import Reply, advice, chat_server
+
+    payload = json.loads((SAMPLES / "am_postgres_connections.json").read_text())
+    intake = receive(conn, payload)[0]
+    with chat_server() as server:
+        settings = Settings(llm_url=server.base_url, llm_timeout=2.0, llm_api_key="test-key")
+        server.reply(
+            advice(
+                {
+                    "explanation": "Connections are exhausted [pg-connection-exhaustion-S1].",
+                    "cited_ids": ["pg-connection-exhaustion-S1"],
+                }
+            )
+        )
+        outcome = triage_incident(
+            conn,
+            embedder,
+            intake.alert,
+            intake.incident_id,
+            policy=load_policy(),  # type: ignore[arg-type]
+            settings=settings,
+        )
+        assert outcome.triage.explanation and "[pg-connection-exhaustion-S1]" in outcome.triage.explanation
+        assert outcome.triage.llm and outcome.triage.llm["status"] == "ok"
+        stored = conn.execute(
+            "SELECT triage_output -> 'llm' ->> 'status' FROM incidents WHERE id = %s", (intake.incident_id,)
+        ).fetchone()
+        assert stored == ("ok",)
+        # A broken endpoint: the deterministic triage and plan stand, and the failure is recorded.
+        server.reply(Reply(status=500, body={"error": {"message": "boom"}}))
+        second = triage_incident(
+            conn,
+            embedder,
+            intake.alert,
+            intake.incident_id,
+            policy=load_policy(),  # type: ignore[arg-type]
+            settings=settings,
+        )
+    assert second.triage.explanation is None and second.triage.llm and second.triage.llm["status"] == "failed"
+    assert [r.step_id for r in second.plan.recommendations] == [r.step_id for r in outcome.plan.recommendations]

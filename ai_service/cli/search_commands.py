@@ -180,3 +180,65 @@ def eval_retrieval_cmd(
             f"warning: {len(result.unresolved_gold)} expected runbook paths are not in --runbooks, "
             f"e.g. {result.unresolved_gold[0]}"
         )
+
+
+@eval_app.command("triage")
+def eval_triage_cmd(
+    runbooks: Annotated[
+        Path, typer.Option(help="Folder of runbooks (the knowledge base).", exists=True, file_okay=False)
+    ],
+    alerts: Annotated[Path, typer.Option(help="JSON Lines of alerts with their runbook.", exists=True, dir_okay=False)],
+    no_runbook: Annotated[
+        Path | None, typer.Option(help="JSON Lines of alerts that have no runbook.", exists=True, dir_okay=False)
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object with the figures and every alert.")] = False,
+) -> None:
+    """Runbook of the first recommended step, severity accuracy and confidence calibration (reliability, ECE).
+
+    Example: nocai eval triage --runbooks runbooks/ --alerts alerts.jsonl --no-runbook alerts_no_runbook.jsonl
+    """
+    from ai_service.knowledge.embeddings import create_embedder
+    from ai_service.knowledge.service import ingest_runbooks
+    from ai_service.policy.service import policy_from_settings
+    from ai_service.retrieval import evaluation as retrieval_evaluation
+    from ai_service.triage import evaluation
+    from db import migrate, vectors
+
+    settings = get_settings()
+    url, drop = retrieval_evaluation.scratch_database(database_url(settings))
+    try:
+        migrate.migrate(url)
+        embedder = create_embedder(settings)
+        with connect(url, autocommit=True) as conn:
+            vectors.align_empty_store(conn, model=embedder.model_name, dimension=embedder.dimension)
+            with progress_bar(not as_json) as progress:
+                ingest_runbooks(conn, embedder, [runbooks], progress=progress)
+            result = evaluation.evaluate(
+                conn, embedder, runbooks, alerts, no_runbook, policy=policy_from_settings(settings)
+            )
+    finally:
+        drop()
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), indent=2, default=str))
+        return
+    console.print(
+        f"runbook top-1 (first step) {result.runbook_top1:.3f} · severity accuracy {result.severity_accuracy:.3f} · "
+        f"ECE {result.ece:.3f} · no-match on answerable {result.no_match_rate:.3f}"
+        + (
+            f" · on unanswerable {result.no_match_rate_unanswerable:.3f}"
+            if result.no_match_rate_unanswerable is not None
+            else ""
+        )
+        + f" · p50 {result.p50_ms:.0f} ms per alert"
+    )
+    table = Table(title="reliability: predicted confidence vs observed accuracy of the first step")
+    for column in ("confidence bin", "alerts", "mean confidence", "accuracy"):
+        table.add_column(column, justify="right")
+    for row in result.reliability:
+        table.add_row(
+            f"{row['low']:.1f}-{row['high']:.1f}",
+            str(row["count"]),
+            f"{row['confidence']:.2f}",
+            f"{row['accuracy']:.2f}",
+        )
+    console.print(table)

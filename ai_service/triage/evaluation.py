@@ -1,0 +1,161 @@
+"""`nocai eval triage`: the whole judgement measured on labelled alerts (same input as `nocai eval retrieval`).
+
+Each alert goes through the real pipeline — intake, triage, resolution plan, policy — on a scratch database
+holding the given runbooks. Measured: the runbook of the plan's first step against the alert's ``runbook``
+field (top-1), the triage severity against the rule's ``severity`` label, the no-match rate (on answerable and,
+separately, unanswerable alerts), and how well confidence means what it says: a reliability table (bins of
+predicted confidence against observed accuracy of the first step) and its expected calibration error (ECE).
+
+The alert's title and description are its summary and description; its labels are the rule's labels without
+the alertname (runbooks are named after alerts, so the name would give the answer away).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ai_service.alerts.adapters import parse_alerts
+from ai_service.alerts.service import receive_alert
+from ai_service.errors import InputError
+from ai_service.knowledge.embeddings import Embedder
+from ai_service.policy.models import Policy
+from ai_service.triage.pipeline import triage_incident
+
+RULE_SEVERITY = {
+    "critical": "critical",
+    "error": "high",
+    "high": "high",
+    "warning": "medium",
+    "info": "low",
+    "none": "low",
+}
+BINS = 10
+
+
+@dataclass
+class TriageEvaluation:
+    runbook_top1: float
+    severity_accuracy: float
+    ece: float
+    no_match_rate: float
+    no_match_rate_unanswerable: float | None
+    reliability: list[dict[str, float]]
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    p50_ms: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _alerts(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as exc:
+                raise InputError(f"{path}:{number}: not JSON ({exc})", hint="one JSON object per line") from exc
+    return rows
+
+
+def evaluate(
+    conn: psycopg.Connection,
+    embedder: Embedder,
+    runbooks_dir: Path,
+    alerts_file: Path,
+    no_runbook_file: Path | None,
+    *,
+    policy: Policy,
+) -> TriageEvaluation:
+    """Run every alert through the pipeline on ``conn`` (holding exactly the runbooks of ``runbooks_dir``)."""
+    root = runbooks_dir.resolve()
+    paths = {
+        rid: Path(src).resolve().relative_to(root).as_posix()
+        for rid, src in conn.execute("SELECT runbook_id, source_path FROM runbooks").fetchall()
+        if Path(src).resolve().is_relative_to(root)
+    }
+    labelled = [(row, True) for row in _alerts(alerts_file)]
+    if no_runbook_file:
+        labelled += [(row, False) for row in _alerts(no_runbook_file)]
+    records, timings = [], []
+    for index, (row, answerable) in enumerate(labelled):
+        labels = {k: v for k, v in (row.get("labels") or {}).items() if k != "alertname"}
+        payload = {
+            "alert_id": f"{row['id']}#{index}",
+            "title": row.get("summary") or (row.get("description") or "")[:120] or str(row["id"]),
+            "description": row.get("description") or "",
+            "labels": labels,
+            "severity": labels.get("severity") or row.get("severity"),
+        }
+        alert = parse_alerts(payload, format="generic")[0]
+        intake = receive_alert(conn, alert)
+        assert intake.incident_id is not None
+        outcome = triage_incident(conn, embedder, alert, intake.incident_id, policy=policy)
+        timings.append(outcome.seconds)
+        first = outcome.plan.recommendations[0].runbook_id if outcome.plan.recommendations else None
+        gold = row.get("runbook")
+        golds = {gold} if isinstance(gold, str) else set(gold or [])
+        records.append(
+            {
+                "id": row["id"],
+                "answerable": answerable,
+                "band": outcome.decision.band,
+                "severity": outcome.triage.severity,
+                "expected_severity": RULE_SEVERITY.get(str(row.get("severity") or "").lower()),
+                "confidence": outcome.triage.confidence,
+                "no_match": outcome.triage.no_match,
+                "first_step_runbook": paths.get(first) if first else None,
+                "correct": bool(first and paths.get(first) in golds),
+            }
+        )
+    answer = [r for r in records if r["answerable"]]
+    unanswerable = [r for r in records if not r["answerable"]]
+    n = max(len(answer), 1)
+    with_severity = [r for r in answer if r["expected_severity"]]
+    reliability, ece = _reliability(answer)
+    timings.sort()
+    return TriageEvaluation(
+        runbook_top1=sum(r["correct"] for r in answer) / n,
+        severity_accuracy=(
+            sum(r["severity"] == r["expected_severity"] for r in with_severity) / len(with_severity)
+            if with_severity
+            else 0.0
+        ),
+        ece=ece,
+        no_match_rate=sum(r["no_match"] for r in answer) / n,
+        no_match_rate_unanswerable=(
+            sum(r["no_match"] for r in unanswerable) / len(unanswerable) if unanswerable else None
+        ),
+        reliability=reliability,
+        alerts=records,
+        p50_ms=1000 * timings[len(timings) // 2] if timings else 0.0,
+    )
+
+
+def _reliability(records: list[dict[str, Any]]) -> tuple[list[dict[str, float]], float]:
+    """Bins of predicted confidence against the observed accuracy of the first step; and the ECE."""
+    bins: list[list[dict[str, Any]]] = [[] for _ in range(BINS)]
+    for r in records:
+        bins[min(int(r["confidence"] * BINS), BINS - 1)].append(r)
+    table, ece = [], 0.0
+    for i, members in enumerate(bins):
+        if not members:
+            continue
+        confidence = sum(m["confidence"] for m in members) / len(members)
+        accuracy = sum(m["correct"] for m in members) / len(members)
+        ece += len(members) / max(len(records), 1) * abs(confidence - accuracy)
+        table.append(
+            {
+                "low": i / BINS,
+                "high": (i + 1) / BINS,
+                "count": len(members),
+                "confidence": round(confidence, 4),
+                "accuracy": round(accuracy, 4),
+            }
+        )
+    return table, ece

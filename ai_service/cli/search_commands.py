@@ -191,6 +191,10 @@ def eval_triage_cmd(
     no_runbook: Annotated[
         Path | None, typer.Option(help="JSON Lines of alerts that have no runbook.", exists=True, dir_okay=False)
     ] = None,
+    save_calibration: Annotated[
+        Path | None,
+        typer.Option(help="Store the confidence scaling fitted on all alerts in this calibration JSON file."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object with the figures and every alert.")] = False,
 ) -> None:
     """Runbook of the first recommended step, severity accuracy and confidence calibration (reliability, ECE).
@@ -218,12 +222,19 @@ def eval_triage_cmd(
             )
     finally:
         drop()
+    if save_calibration:
+        from ai_service.retrieval.calibration import Calibration
+
+        stored = Calibration.load(save_calibration)
+        stored.confidence_scaling = result.confidence_scaling
+        save_calibration.write_text(stored.to_json() + "\n", encoding="utf-8")
     if as_json:
         typer.echo(json.dumps(result.as_json(), indent=2, default=str))
         return
     console.print(
         f"runbook top-1 (first step) {result.runbook_top1:.3f} · severity accuracy {result.severity_accuracy:.3f} · "
-        f"ECE {result.ece:.3f} · no-match on answerable {result.no_match_rate:.3f}"
+        f"ECE {result.ece:.3f} (raw match probability: {result.ece_uncalibrated:.3f}) · "
+        f"no-match on answerable {result.no_match_rate:.3f}"
         + (
             f" · on unanswerable {result.no_match_rate_unanswerable:.3f}"
             if result.no_match_rate_unanswerable is not None

@@ -39,6 +39,13 @@ class Calibration:
     threshold: float
     source: str = "untrained"
     metrics: dict[str, float] = field(default_factory=dict)
+    #: Platt scaling (a, b) from the match probability to the probability that the plan's first step is right:
+    #: ``confidence = sigmoid(a * logit(p) + b)``; (1, 0) is the identity. Learned by ``nocai eval triage``.
+    confidence_scaling: list[float] = field(default_factory=lambda: [1.0, 0.0])
+
+    def confidence(self, probability: float) -> float:
+        """Triage confidence: the match probability, rescaled to mean what it says about the plan."""
+        return platt(probability, *self.confidence_scaling)
 
     def probability(self, values: dict[str, float]) -> float:
         x = np.array([values.get(name, 0.0) for name in self.features], dtype=np.float64)
@@ -86,3 +93,28 @@ def fit(
     probabilities = 1.0 / (1.0 + np.exp(-(z @ w + b)))
     threshold = float(np.quantile(probabilities[y == 1], max_false_abstain))
     return Calibration(tuple(features), mean.tolist(), scale.tolist(), w.tolist(), float(b), threshold, source)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
+def platt(probability: float, a: float, b: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-(a * _logit(probability) + b))))
+
+
+def fit_platt(probabilities: Sequence[float], outcomes: Sequence[bool], *, iterations: int = 3000) -> list[float]:
+    """Fit (a, b) so that ``platt(p, a, b)`` matches the observed rate of ``outcomes`` (logistic regression on
+    the logit, with Platt's smoothed targets so that a small sample cannot push confidences to 0 or 1)."""
+    x = np.array([_logit(p) for p in probabilities])
+    y = np.array(outcomes, dtype=np.float64)
+    positives, negatives = y.sum(), len(y) - y.sum()
+    target = np.where(y == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    a, b = 1.0, 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(a * x + b)))
+        gradient = p - target
+        a -= 0.1 * float((gradient * x).mean())
+        b -= 0.1 * float(gradient.mean())
+    return [a, b]

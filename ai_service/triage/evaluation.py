@@ -6,6 +6,10 @@ field (top-1), the triage severity against the rule's ``severity`` label, the no
 separately, unanswerable alerts), and how well confidence means what it says: a reliability table (bins of
 predicted confidence against observed accuracy of the first step) and its expected calibration error (ECE).
 
+Confidence is measured after Platt scaling learned with 5-fold cross-validation grouped by alertname (each
+alert's confidence comes from a scaling fitted without its alertname); the ECE of the raw match probability is
+reported beside it.
+
 The alert's title and description are its summary and description; its labels are the rule's labels without
 the alertname (runbooks are named after alerts, so the name would give the answer away).
 """
@@ -47,6 +51,8 @@ class TriageEvaluation:
     reliability: list[dict[str, float]]
     alerts: list[dict[str, Any]] = field(default_factory=list)
     p50_ms: float = 0.0
+    confidence_scaling: list[float] = field(default_factory=lambda: [1.0, 0.0])
+    ece_uncalibrated: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -103,6 +109,8 @@ def evaluate(
         records.append(
             {
                 "id": row["id"],
+                "alertname": str(row.get("alertname") or row["id"]),
+                "match_probability": outcome.search.abstention.match_probability,
                 "answerable": answerable,
                 "band": outcome.decision.band,
                 "severity": outcome.triage.severity,
@@ -113,11 +121,12 @@ def evaluate(
                 "correct": bool(first and paths.get(first) in golds),
             }
         )
+    scaling = _cross_validated_confidence(records)
     answer = [r for r in records if r["answerable"]]
     unanswerable = [r for r in records if not r["answerable"]]
     n = max(len(answer), 1)
     with_severity = [r for r in answer if r["expected_severity"]]
-    reliability, ece = _reliability(answer)
+    reliability, ece = _reliability(records)  # unanswerable alerts count: no plan of theirs is right
     timings.sort()
     return TriageEvaluation(
         runbook_top1=sum(r["correct"] for r in answer) / n,
@@ -134,7 +143,31 @@ def evaluate(
         reliability=reliability,
         alerts=records,
         p50_ms=1000 * timings[len(timings) // 2] if timings else 0.0,
+        confidence_scaling=scaling,
+        ece_uncalibrated=_reliability([{**r, "confidence": r["match_probability"]} for r in records])[1],
     )
+
+
+def _cross_validated_confidence(records: list[dict[str, Any]], folds: int = 5, seed: int = 0) -> list[float]:
+    """Replace each record's confidence by Platt scaling fitted on the other folds (grouped by alertname).
+
+    The outcome is "the plan's first step is right" (never for an unanswerable alert). Returns the scaling
+    fitted on all records, which ``--save-calibration`` stores for production.
+    """
+    import random
+
+    from ai_service.retrieval.calibration import fit_platt, platt
+
+    groups = sorted({r["alertname"] for r in records})
+    random.Random(seed).shuffle(groups)
+    fold_of = {g: i % folds for i, g in enumerate(groups)}
+    for fold in range(folds):
+        train = [r for r in records if fold_of[r["alertname"]] != fold]
+        a, b = fit_platt([r["match_probability"] for r in train], [r["correct"] for r in train])
+        for r in records:
+            if fold_of[r["alertname"]] == fold:
+                r["confidence"] = round(platt(r["match_probability"], a, b), 4)
+    return fit_platt([r["match_probability"] for r in records], [r["correct"] for r in records])
 
 
 def _reliability(records: list[dict[str, Any]]) -> tuple[list[dict[str, float]], float]:

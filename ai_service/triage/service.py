@@ -18,6 +18,7 @@ from collections import defaultdict
 
 from ai_service.alerts.models import NormalizedAlert
 from ai_service.retrieval.models import SearchResult, SignatureHit
+from ai_service.retrieval.service import load_calibration
 from ai_service.triage import severity as sev
 from ai_service.triage.models import SignatureVote, Triage
 
@@ -79,7 +80,7 @@ def classify(alert: NormalizedAlert, result: SearchResult, *, match_counts: dict
         error_class=error_class,
         severity=severity,
         severity_reason=reason,
-        confidence=round(result.abstention.match_probability, 4),
+        confidence=round(load_calibration().confidence(result.abstention.match_probability), 4),
         assignment_group=winner.assignment_group if winner else None,
         impact=_itsm(impact),
         urgency=_itsm(urgency),

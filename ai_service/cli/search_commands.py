@@ -1,11 +1,14 @@
-"""`nocai search` and `nocai eval retrieval`."""
+"""`nocai search`, `nocai eval retrieval` and `nocai eval triage`."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import psycopg
 import typer
 from rich.table import Table
 
@@ -19,6 +22,28 @@ eval_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+
+
+@contextmanager
+def scratch_knowledge_base(runbooks: Path, *, show_progress: bool) -> Iterator[tuple[psycopg.Connection, Any]]:
+    """A throwaway database holding exactly ``runbooks`` (ingested with the configured model); dropped after."""
+    from ai_service.knowledge.embeddings import create_embedder
+    from ai_service.knowledge.service import ingest_runbooks
+    from ai_service.retrieval.evaluation import scratch_database
+    from db import migrate, vectors
+
+    settings = get_settings()
+    url, drop = scratch_database(database_url(settings))
+    try:
+        migrate.migrate(url)
+        embedder = create_embedder(settings)
+        with connect(url, autocommit=True) as conn:
+            vectors.align_empty_store(conn, model=embedder.model_name, dimension=embedder.dimension)
+            with progress_bar(show_progress) as progress:
+                ingest_runbooks(conn, embedder, [runbooks], progress=progress)
+            yield conn, embedder
+    finally:
+        drop()
 
 
 def _leg(provenance) -> str:  # type: ignore[no-untyped-def]
@@ -132,27 +157,12 @@ def eval_retrieval_cmd(
 
     Example: nocai eval retrieval --runbooks runbooks/ --alerts alerts.jsonl --no-runbook alerts_no_runbook.jsonl
     """
-    from ai_service.knowledge.embeddings import create_embedder
-    from ai_service.knowledge.service import ingest_runbooks
     from ai_service.retrieval import evaluation
-    from db import migrate
 
-    settings = get_settings()
     answerable = evaluation.read_alerts(alerts, answerable=True)
     unanswerable = evaluation.read_alerts(no_runbook, answerable=False) if no_runbook else []
-    url, drop = evaluation.scratch_database(database_url(settings))
-    try:
-        migrate.migrate(url)
-        embedder = create_embedder(settings)
-        with connect(url, autocommit=True) as conn:
-            from db import vectors
-
-            vectors.align_empty_store(conn, model=embedder.model_name, dimension=embedder.dimension)
-            with progress_bar(not as_json) as progress:
-                ingest_runbooks(conn, embedder, [runbooks], progress=progress)
-                result = evaluation.evaluate(conn, embedder, runbooks, answerable, unanswerable, k=k, progress=progress)
-    finally:
-        drop()
+    with scratch_knowledge_base(runbooks, show_progress=not as_json) as (conn, embedder):
+        result = evaluation.evaluate(conn, embedder, runbooks, answerable, unanswerable, k=k)
     if save_calibration:
         save_calibration.write_text(result.calibration.to_json() + "\n", encoding="utf-8")
     if as_json:
@@ -201,27 +211,12 @@ def eval_triage_cmd(
 
     Example: nocai eval triage --runbooks runbooks/ --alerts alerts.jsonl --no-runbook alerts_no_runbook.jsonl
     """
-    from ai_service.knowledge.embeddings import create_embedder
-    from ai_service.knowledge.service import ingest_runbooks
     from ai_service.policy.service import policy_from_settings
-    from ai_service.retrieval import evaluation as retrieval_evaluation
     from ai_service.triage import evaluation
-    from db import migrate, vectors
 
-    settings = get_settings()
-    url, drop = retrieval_evaluation.scratch_database(database_url(settings))
-    try:
-        migrate.migrate(url)
-        embedder = create_embedder(settings)
-        with connect(url, autocommit=True) as conn:
-            vectors.align_empty_store(conn, model=embedder.model_name, dimension=embedder.dimension)
-            with progress_bar(not as_json) as progress:
-                ingest_runbooks(conn, embedder, [runbooks], progress=progress)
-            result = evaluation.evaluate(
-                conn, embedder, runbooks, alerts, no_runbook, policy=policy_from_settings(settings)
-            )
-    finally:
-        drop()
+    policy = policy_from_settings(get_settings())
+    with scratch_knowledge_base(runbooks, show_progress=not as_json) as (conn, embedder):
+        result = evaluation.evaluate(conn, embedder, runbooks, alerts, no_runbook, policy=policy)
     if save_calibration:
         from ai_service.retrieval.calibration import Calibration
 

@@ -4,9 +4,10 @@ Each statement, in one round trip:
 
 * **vector leg** — pgvector HNSW, cosine distance, over one or two vector columns (runbooks: the whole runbook
   and its title; signatures: their label and the mean of their past tickets); a row's distance is the nearer of
-  its vectors. Each column is searched through its own index (ORDER BY distance LIMIT n), so the index is used.
+  its vectors. Each column is searched through its own index (ORDER BY distance LIMIT n); the query vector's CTE
+  is NOT MATERIALIZED, so the distance compares with a constant and the planner can use the HNSW index.
 * **full-text leg** — candidates from the GIN index (``tsv @@`` an OR of the query's most informative lexemes,
-  pre-ranked with ``ts_rank_cd``), then scored with **BM25**: inverse document frequencies from
+  pre-ranked with ``ts_rank``, 100 of them by default), then scored with **BM25**: inverse document frequencies from
   ``search_term_stats`` (``ts_rank`` has none), term frequencies from the tsvector's positions weighted by field
   (A/B/C/D labels), length normalisation against ``search_corpus_stats``.
 * **fusion** — Reciprocal Rank Fusion, ``w_vec/(k + rank_vec) + w_fts/(k + rank_fts)``, with ``k`` and both
@@ -122,7 +123,7 @@ def hybrid_search(
     k: int = 10,
     limit: int = 10,
     leg_limit: int = 50,
-    fts_candidates: int = 300,
+    fts_candidates: int = 100,
     max_terms: int = 12,
     vec_weight: float = 1.0,
     fts_weight: float = 1.0,
@@ -166,7 +167,7 @@ def hybrid_search(
         ).format(title=sql.Identifier(corpus.title))
     statement = sql.SQL(
         """
-WITH q AS (SELECT %(vector)s::vector AS v),
+WITH q AS NOT MATERIALIZED (SELECT %(vector)s::vector AS v),
 cs AS (
     SELECT coalesce(max(documents), 0)::float8 AS documents, coalesce(max(avg_length), 1.0) AS avg_length
     FROM search_corpus_stats WHERE corpus = %(corpus)s
@@ -191,7 +192,7 @@ vec_ranked AS (
 fts_candidates AS (
     SELECT t.{key} AS id, t.tsv FROM {table} AS t, tsq
     WHERE tsq.q IS NOT NULL AND t.tsv @@ tsq.q{where_f}
-    ORDER BY ts_rank_cd(t.tsv, tsq.q) DESC, t.{key} LIMIT %(fts_candidates)s
+    ORDER BY ts_rank(t.tsv, tsq.q) DESC, t.{key} LIMIT %(fts_candidates)s
 ),
 fts_scored AS (
     SELECT c.id,

@@ -60,6 +60,7 @@ class SignatureHit(BaseModel):
     resolution_refs: list[str]
     incident_count: int
     resolution_success_count: int
+    match_count: int = Field(default=0, description="Times triage matched it (its track record's denominator)")
     provenance: Provenance
 
 

@@ -221,7 +221,7 @@ def _signature_hits(
         r[0]: r
         for r in conn.execute(
             "SELECT incident_signature_id, failure_type, error_class, symptoms, assignment_group, impact, urgency,"
-            " resolution_refs, cardinality(source_incident_ids), resolution_success_count"
+            " resolution_refs, cardinality(source_incident_ids), resolution_success_count, match_count"
             " FROM incident_signatures WHERE incident_signature_id = ANY(%s)",
             ([r.id for r in rows],),
         )
@@ -243,6 +243,7 @@ def _signature_hits(
                 resolution_refs=list(m[7]),
                 incident_count=m[8],
                 resolution_success_count=m[9],
+                match_count=m[10],
                 provenance=provenance(r, **prefer),
             )
         )

@@ -50,8 +50,7 @@ def triage_incident(
     """Triage ``alert`` (already recorded as ``incident_id``) and store both results (``conn`` in autocommit)."""
     started = time.perf_counter()
     result = search(conn, embedder, build_query(alert))
-    counts = store.match_counts(conn, signature_ids=[s.incident_signature_id for s in result.signatures])
-    triage = classify(alert, result, match_counts=counts)
+    triage = classify(alert, result)
     plan = build_plan(conn, result, triage)
     if settings is not None and settings.llm_url and plan.recommendations:
         triage, plan = _with_llm_advice(settings, alert, triage, plan, result)

@@ -23,26 +23,27 @@ from ai_service.triage import severity as sev
 from ai_service.triage.models import SignatureVote, Triage
 
 
-def track_record(hit: SignatureHit, match_count: int = 0) -> float:
+def track_record(hit: SignatureHit) -> float:
     """Laplace-smoothed success rate of a signature's past resolutions."""
-    return (hit.resolution_success_count + 1) / (match_count + 2)
+    return (hit.resolution_success_count + 1) / (hit.match_count + 2)
 
 
-def classify(alert: NormalizedAlert, result: SearchResult, *, match_counts: dict[str, int] | None = None) -> Triage:
+def _vote(hit: SignatureHit) -> SignatureVote:
+    record = track_record(hit)
+    return SignatureVote(
+        incident_signature_id=hit.incident_signature_id,
+        failure_type=hit.failure_type,
+        error_class=hit.error_class,
+        fused_score=hit.provenance.score,
+        track_record=record,
+        weight=hit.provenance.score * record,
+    )
+
+
+def classify(alert: NormalizedAlert, result: SearchResult) -> Triage:
     """Triage ``alert`` from its retrieval ``result`` (pure: no I/O)."""
-    match_counts = match_counts or {}
     no_match = result.abstention.abstained
-    votes = [
-        SignatureVote(
-            incident_signature_id=s.incident_signature_id,
-            failure_type=s.failure_type,
-            error_class=s.error_class,
-            fused_score=s.provenance.score,
-            track_record=track_record(s, match_counts.get(s.incident_signature_id, 0)),
-            weight=s.provenance.score * track_record(s, match_counts.get(s.incident_signature_id, 0)),
-        )
-        for s in result.signatures
-    ]
+    votes = [_vote(s) for s in result.signatures]
     failure_type = error_class = None
     winner: SignatureHit | None = None
     if votes and not no_match:

@@ -106,12 +106,3 @@ def count_matches(conn: psycopg.Connection, *, signature_ids: list[str]) -> None
             "UPDATE incident_signatures SET match_count = match_count + 1 WHERE incident_signature_id = ANY(%s)",
             (signature_ids,),
         )
-
-
-def match_counts(conn: psycopg.Connection, *, signature_ids: list[str]) -> dict[str, int]:
-    return dict(
-        conn.execute(  # type: ignore[arg-type]
-            "SELECT incident_signature_id, match_count FROM incident_signatures WHERE incident_signature_id = ANY(%s)",
-            (signature_ids,),
-        ).fetchall()
-    )

@@ -138,9 +138,45 @@ def test_unrelated_text_is_not_a_match(conn: psycopg.Connection, embedder: Local
     related = search(conn, embedder, "FATAL: too many clients already, max_connections reached on the primary")
     assert unrelated.abstention.abstained
     assert unrelated.abstention.match_probability < related.abstention.match_probability
-    assert set(unrelated.abstention.features) >= {"coverage", "title", "agree", "unexplained", "margin"}
+    assert set(unrelated.abstention.features) >= {"coverage", "title", "margin", "vec_lead", "fts_lead"}
+    # The right runbook stands out from the crowd in both legs; nothing does for the unrelated text.
+    assert related.abstention.features["vec_lead"] > unrelated.abstention.features["vec_lead"]
+    assert related.abstention.features["fts_lead"] > unrelated.abstention.features["fts_lead"]
 
 
 def test_empty_query_does_not_fail(conn: psycopg.Connection, embedder: LocalMiniLMEmbedder) -> None:
     result = search(conn, embedder, "   ")
     assert result.runbooks == [] and result.abstention.abstained
+
+
+def test_identifier_words_split_camel_case_and_keep_the_identifier(conn: psycopg.Connection) -> None:
+    (words,) = conn.execute(
+        "SELECT identifier_words('The KubeAPIDown alert; etcdHighFsyncDurations, node_exporter and plain words')"
+    ).fetchone()
+    assert words.startswith("The KubeAPIDown alert; etcdHighFsyncDurations, node_exporter and plain words")
+    assert words.endswith(" Kube API Down etcd High Fsync Durations")
+    assert conn.execute("SELECT identifier_words(NULL), identifier_words('no identifiers')").fetchone() == (
+        "",
+        "no identifiers",
+    )
+
+
+def test_a_runbook_titled_by_its_alertname_is_found_by_the_alerts_words(
+    kb_url: str, embedder: LocalMiniLMEmbedder, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    runbook = tmp_path / "rabbitQueueBacklogGrowing.md"
+    runbook.write_text(
+        "# rabbitQueueBacklogGrowing\n\n## Diagnosis\n\n"
+        "Check the consumers of the queue with `rabbitmqctl list_queues`.\n",
+        encoding="utf-8",
+    )
+    with connect(kb_url, autocommit=True) as conn:
+        knowledge.ingest_runbooks(conn, embedder, [runbook])
+        try:
+            rows = store.hybrid_search(conn, store.RUNBOOKS, text="rabbit queue backlog growing", vector=None, limit=3)
+            top = rows[0]
+            assert top.id == "rabbitqueuebackloggrowing"
+            assert top.fts_rank == 1
+            assert top.title_coverage > 0.5  # the unsplit title shares no word with the query: 0
+        finally:
+            conn.execute("DELETE FROM runbooks WHERE runbook_id = 'rabbitqueuebackloggrowing'")

@@ -1525,7 +1525,26 @@ def build_runbook(blocks: list[Block], meta: FrontMatter, source: SourceInfo, fm
         source_path=source.display,
         content_sha256=source.sha256,
         format=fmt,
-        steps=finish_steps(drafts, title),
+        steps=finish_steps(drafts, title) or [reading_step(title, description)],
+    )
+
+
+def reading_step(title: str, description: str | None) -> ParsedStep:
+    """The one step of a runbook with no written steps (only "TODO" sections, or prose that instructs nothing).
+
+    A runbook that matches an alert is worth naming even before anyone has written its steps: the plan then says
+    which runbook applies and what it knows, instead of nothing. Reading changes nothing, so its risk is low.
+    """
+    what = f"What it says:\n\n{description}" if description else "It has no description either: ask its owner."
+    return ParsedStep(
+        position=1,
+        phase="diagnosis",
+        section=title,
+        condition=f"{title} (this runbook has no written steps yet)",
+        action=f"Read the runbook and confirm the situation it describes. {what}",
+        risk_level="low",
+        risk_inferred=False,
+        risk_reason="reading only: the runbook has no written steps",
     )
 
 

@@ -101,15 +101,31 @@ def test_prose_with_example_output_and_expected_outcome(prometheus_root: Path) -
     assert runbook.steps[1].risk_level == "high"  # "the instance should be terminated"
 
 
-def test_stub_runbooks_parse_with_description_and_no_steps(prometheus_root: Path) -> None:
+def _only_reading_step(runbook: ParsedRunbook) -> ParsedStep:
+    """A runbook without written steps gets exactly one low-risk diagnosis step that points at what it says."""
+    assert len(runbook.steps) == 1
+    (step,) = runbook.steps
+    assert (step.phase, step.risk_level, step.risk_inferred) == ("diagnosis", "low", False)
+    assert "no written steps" in step.condition
+    return step
+
+
+def test_stub_runbooks_parse_with_description_and_one_reading_step(prometheus_root: Path) -> None:
     todo = parse_prometheus(prometheus_root, "prometheus/PrometheusNotIngestingSamples.md")
-    assert todo.steps == []
     assert todo.description == "Meaning: Prometheus is not ingesting samples.\n\nImpact: Missing metrics."
+    assert _only_reading_step(todo).action.endswith(todo.description)
     all_todo = parse_prometheus(prometheus_root, "kubernetes/KubeletPlegDurationHigh.md")
-    assert all_todo.steps == []
+    assert "TODO" not in _only_reading_step(all_todo).action
     redirect = parse_prometheus(prometheus_root, "node/NodeRAIDDiskFailure.md")
-    assert redirect.steps == []
     assert redirect.description == "See Node RAID Degraded (NodeRAIDDegraded.md)"
+    assert "NodeRAIDDegraded.md" in _only_reading_step(redirect).action
+
+
+def test_runbook_with_title_only_still_names_itself() -> None:
+    runbook = parse_markdown_text("# Broker unreachable\n\n## Mitigation\n\nTODO\n")
+    step = _only_reading_step(runbook)
+    assert step.condition.startswith("Broker unreachable")
+    assert "ask its owner" in step.action
 
 
 def test_runbook_with_sub_headings(prometheus_root: Path) -> None:
@@ -338,12 +354,12 @@ def test_pseudo_heading_and_enumeration(prose: ParsedRunbook) -> None:
     assert escalation.condition == "Escalation for Queue consumer stalled"
 
 
-def test_redirect_only_page_has_description_and_no_steps() -> None:
+def test_redirect_only_page_has_description_and_a_step_that_points_on() -> None:
     runbook = parse_runbook_file(FIXTURES / "markdown/redirect-only.md")
     assert runbook.runbook_id == "redirect-only"
     assert runbook.title == "Old alert name"
-    assert runbook.steps == []
     assert runbook.description == "See Queue consumer stalled (prose-and-code.md)"
+    assert _only_reading_step(runbook).action.endswith("See Queue consumer stalled (prose-and-code.md)")
 
 
 def test_document_without_headings() -> None:

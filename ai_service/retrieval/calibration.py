@@ -1,22 +1,26 @@
 """The abstention rule: a small logistic model over the best hit's evidence, learned from data.
 
-Features of the best hit (all in [0, 1]): ``coverage`` (share of the query's IDF mass it contains), ``title``
-(share of its title's IDF mass the query contains), ``agree`` (1 when both legs rank it first), ``unexplained``
-(the rarest query term it lacks, relative to the query's rarest term) and ``margin`` (its lead over the second
-hit, relative to its score). ``vec`` (cosine similarity) is computed too and available to other rules.
+Features of the best hit: ``coverage`` (share of the query's IDF mass it contains), ``title`` (share of its
+title's IDF mass the query contains), ``margin`` (its lead over the second hit, relative to its score); and of
+the legs: ``vec_lead`` (the best cosine similarity minus the mean of ranks 2..10) and ``fts_lead`` (the best
+BM25 score as a share of the top five). ``vec`` (cosine similarity), ``agree`` (both legs rank it first) and
+``unexplained`` (the rarest query term it lacks) are computed too and available to other rules.
 
 ``nocai eval retrieval`` learns the weights and the threshold from labelled alerts: answerable ones (their
 runbook is in the knowledge base), unanswerable ones, and answerable ones with their runbook left out
 (leave-one-out negatives: the nearest *other* runbook is exactly what abstention must reject), with
 cross-validation grouped by alertname, and writes the fitted rule as JSON.
 
-The threshold is chosen so that at most ``max_false_abstain`` of the answerable training alerts are abstained
-on; the abstention rate on unanswerable alerts is what that buys, and is reported.
+The threshold is chosen so that an estimated ``max_false_abstain`` of answerable alerts are abstained on. The
+estimate is out-of-fold (the positives' probabilities under rules fitted without their group), because an
+in-sample quantile is optimistic: measured on the public prometheus set, a 5 % in-sample quantile abstained on
+6-7 % of held-out answerable alerts. The abstention rate on unanswerable alerts is what that buys, and is reported.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +29,10 @@ import numpy as np
 
 #: Relative evidence only: absolute cosine similarities depend on how long a knowledge base's documents are, so a
 #: rule learned on one knowledge base would not carry over to another if it read them.
-FEATURES = ("coverage", "title", "agree", "unexplained", "margin")
+FEATURES = ("coverage", "title", "margin", "vec_lead", "fts_lead")
+#: The share of answerable alerts the default threshold may abstain on: a margin under a 5 % budget.
+MAX_FALSE_ABSTAIN = 0.04
+INNER_FOLDS = 5
 DEFAULT_CALIBRATION = Path(__file__).resolve().parent / "calibration.json"
 
 
@@ -65,24 +72,7 @@ class Calibration:
         return cls(**data)
 
 
-def fit(
-    rows: Sequence[dict[str, float]],
-    labels: Sequence[int],
-    *,
-    features: Sequence[str] = FEATURES,
-    max_false_abstain: float = 0.05,
-    l2: float = 1e-2,
-    iterations: int = 2000,
-    source: str = "",
-) -> Calibration:
-    """Logistic regression (standardised features, L2) and the threshold keeping false abstention in bounds."""
-    x = np.array([[row.get(name, 0.0) for name in features] for row in rows], dtype=np.float64)
-    y = np.array(labels, dtype=np.float64)
-    if len(set(labels)) < 2:
-        raise ValueError("calibration needs both answerable and unanswerable examples")
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0) + 1e-9
-    z = (x - mean) / scale
+def _logistic(z: np.ndarray, y: np.ndarray, l2: float, iterations: int) -> tuple[np.ndarray, float]:
     w = np.zeros(z.shape[1])
     b = 0.0
     for _ in range(iterations):
@@ -90,9 +80,56 @@ def fit(
         gradient = p - y
         w -= 0.5 * (z.T @ gradient / len(y) + l2 * w)
         b -= 0.5 * gradient.mean()
-    probabilities = 1.0 / (1.0 + np.exp(-(z @ w + b)))
-    threshold = float(np.quantile(probabilities[y == 1], max_false_abstain))
+    return w, b
+
+
+def fit(
+    rows: Sequence[dict[str, float]],
+    labels: Sequence[int],
+    *,
+    groups: Sequence[str] | None = None,
+    features: Sequence[str] = FEATURES,
+    max_false_abstain: float = MAX_FALSE_ABSTAIN,
+    l2: float = 1e-2,
+    iterations: int = 2000,
+    source: str = "",
+) -> Calibration:
+    """Logistic regression (standardised features, L2) and the threshold keeping false abstention in bounds.
+
+    With ``groups`` (e.g. alertnames; rows of one group are never split), the threshold is the
+    ``max_false_abstain`` quantile of the positives' out-of-fold probabilities; without, of their in-sample ones.
+    """
+    x = np.array([[row.get(name, 0.0) for name in features] for row in rows], dtype=np.float64)
+    y = np.array(labels, dtype=np.float64)
+    if len(set(labels)) < 2:
+        raise ValueError("calibration needs both answerable and unanswerable examples")
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0) + 1e-9
+    z = (x - mean) / scale
+    w, b = _logistic(z, y, l2, iterations)
+    positives = 1.0 / (1.0 + np.exp(-(z[y == 1] @ w + b)))
+    if groups is not None and len(set(groups)) >= INNER_FOLDS:
+        out_of_fold = _out_of_fold_positives(z, y, list(groups), l2, iterations)
+        positives = out_of_fold if len(out_of_fold) else positives
+    threshold = float(np.quantile(positives, max_false_abstain))
     return Calibration(tuple(features), mean.tolist(), scale.tolist(), w.tolist(), float(b), threshold, source)
+
+
+def _out_of_fold_positives(z: np.ndarray, y: np.ndarray, groups: list[str], l2: float, iterations: int) -> np.ndarray:
+    """Each positive's probability under a rule fitted on the other folds (folds of whole groups)."""
+    names = sorted(set(groups))
+    random.Random(0).shuffle(names)
+    fold_of = {name: i % INNER_FOLDS for i, name in enumerate(names)}
+    folds = np.array([fold_of[g] for g in groups])
+    scores = []
+    for fold in range(INNER_FOLDS):
+        train = folds != fold
+        if len(set(y[train].tolist())) < 2:
+            continue
+        w, b = _logistic(z[train], y[train], l2, iterations)
+        held_out = (~train) & (y == 1)
+        scores.extend((1.0 / (1.0 + np.exp(-(z[held_out] @ w + b)))).tolist())
+    return np.array(scores)
 
 
 def _logit(p: float) -> float:

@@ -72,18 +72,37 @@ def provenance(row: store.FusedRow, *, prefer_service: str | None, prefer_compon
     )
 
 
+#: How many fused rows the abstention features read: the lead of the best hit is measured against the hits
+#: ranked 2..10 in the vector leg and 2..5 in the full-text leg, which need not be in the fused top 10.
+FEATURE_ROWS = 50
+
+
 def abstention_features(rows: list[store.FusedRow], leg: str = "hybrid") -> dict[str, float]:
-    """The evidence of the best hit of ``leg`` (hybrid, vector or fulltext), as the calibration reads it."""
-    if leg == "vector":
-        ranked = sorted((r for r in rows if r.vec_rank), key=lambda r: r.vec_rank or 0)
-    elif leg == "fulltext":
-        ranked = sorted((r for r in rows if r.fts_rank), key=lambda r: r.fts_rank or 0)
-    else:
-        ranked = rows
+    """The evidence of the best hit of ``leg`` (hybrid, vector or fulltext), as the calibration reads it.
+
+    ``rows`` is a hybrid result of up to ``FEATURE_ROWS`` rows. Besides the best hit's own evidence, two features
+    say how far the best candidates stand out from the crowd for *this* query, which carries across knowledge
+    bases better than any absolute score: ``vec_lead`` (the vector leg's best cosine similarity minus the mean of
+    its ranks 2..10) and ``fts_lead`` (the full-text leg's best BM25 score as a share of its top five).
+    """
+    by_vector = sorted((r for r in rows if r.vec_rank), key=lambda r: r.vec_rank or 0)
+    by_fulltext = sorted((r for r in rows if r.fts_rank), key=lambda r: r.fts_rank or 0)
+    ranked = {"vector": by_vector, "fulltext": by_fulltext}.get(leg, rows)
     if not ranked:
-        return {"vec": 0.0, "coverage": 0.0, "title": 0.0, "agree": 0.0, "unexplained": 1.0, "margin": 0.0}
+        return {
+            "vec": 0.0,
+            "coverage": 0.0,
+            "title": 0.0,
+            "agree": 0.0,
+            "unexplained": 1.0,
+            "margin": 0.0,
+            "vec_lead": 0.0,
+            "fts_lead": 0.0,
+        }
     top = ranked[0]
     second = ranked[1].score if len(ranked) > 1 else 0.0
+    similarities = [r.vec_score or 0.0 for r in by_vector[:10]]
+    bm25 = [r.fts_score or 0.0 for r in by_fulltext[:5]]
     return {
         "vec": top.vec_score or 0.0,
         "coverage": top.query_coverage,
@@ -91,6 +110,8 @@ def abstention_features(rows: list[store.FusedRow], leg: str = "hybrid") -> dict
         "agree": float(top.vec_rank == 1 and top.fts_rank == 1),
         "unexplained": top.unexplained,
         "margin": (top.score - second) / top.score if top.score else 0.0,
+        "vec_lead": similarities[0] - sum(similarities[1:]) / (len(similarities) - 1) if len(similarities) > 1 else 0.0,
+        "fts_lead": bm25[0] / sum(bm25) if bm25 and sum(bm25) > 0 else 0.0,
     }
 
 
@@ -117,7 +138,7 @@ def search(
         vector=vector,
         filters=_runbook_filters(options.filters),
         k=options.k,
-        limit=max(options.runbooks, 10),
+        limit=max(options.runbooks, FEATURE_ROWS),
         **prefer,
     )
     features = abstention_features(runbook_rows)

@@ -6,8 +6,9 @@ field (top-1), the triage severity against the rule's ``severity`` label, the no
 separately, unanswerable alerts), and how well confidence means what it says: a reliability table (bins of
 predicted confidence against observed accuracy of the first step) and its expected calibration error (ECE).
 
-Confidence is measured after Platt scaling learned with 5-fold cross-validation grouped by alertname (each
-alert's confidence comes from a scaling fitted without its alertname); the ECE of the raw match probability is
+Everything learned is measured out of sample, with 5-fold cross-validation grouped by alertname: each alert is
+triaged with the abstention rule fitted without its alertname (the same folds as ``nocai eval retrieval``), and
+its confidence comes from a Platt scaling fitted without its alertname; the ECE of the raw match probability is
 reported beside it.
 
 The alert's title and description are its summary and description; its labels are the rule's labels without
@@ -17,7 +18,7 @@ the alertname (runbooks are named after alerts, so the name would give the answe
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from ai_service.alerts.service import receive_alert
 from ai_service.errors import InputError
 from ai_service.knowledge.embeddings import Embedder
 from ai_service.policy.models import Policy
+from ai_service.retrieval.calibration import Calibration
+from ai_service.retrieval.service import load_calibration
 from ai_service.triage.pipeline import triage_incident
 
 RULE_SEVERITY = {
@@ -88,6 +91,7 @@ def evaluate(
     labelled = [(row, True) for row in _alerts(alerts_file)]
     if no_runbook_file:
         labelled += [(row, False) for row in _alerts(no_runbook_file)]
+    rules = _held_out_rules(conn, embedder, runbooks_dir, alerts_file, no_runbook_file)
     records, timings = [], []
     for index, (row, answerable) in enumerate(labelled):
         labels = {k: v for k, v in (row.get("labels") or {}).items() if k != "alertname"}
@@ -101,7 +105,10 @@ def evaluate(
         alert = parse_alerts(payload, format="generic")[0]
         intake = receive_alert(conn, alert)
         assert intake.incident_id is not None
-        outcome = triage_incident(conn, embedder, alert, intake.incident_id, policy=policy)
+        alertname = str(row.get("alertname") or row["id"])
+        outcome = triage_incident(
+            conn, embedder, alert, intake.incident_id, policy=policy, calibration=rules.get(alertname)
+        )
         timings.append(outcome.seconds)
         first = outcome.plan.recommendations[0].runbook_id if outcome.plan.recommendations else None
         gold = row.get("runbook")
@@ -109,7 +116,7 @@ def evaluate(
         records.append(
             {
                 "id": row["id"],
-                "alertname": str(row.get("alertname") or row["id"]),
+                "alertname": alertname,
                 "match_probability": outcome.search.abstention.match_probability,
                 "answerable": answerable,
                 "band": outcome.decision.band,
@@ -146,6 +153,23 @@ def evaluate(
         confidence_scaling=scaling,
         ece_uncalibrated=_reliability([{**r, "confidence": r["match_probability"]} for r in records])[1],
     )
+
+
+def _held_out_rules(
+    conn: psycopg.Connection,
+    embedder: Embedder,
+    runbooks_dir: Path,
+    alerts_file: Path,
+    no_runbook_file: Path | None,
+) -> dict[str, Calibration]:
+    """alertname -> the abstention rule fitted without it (by the retrieval evaluation, on the same database)."""
+    from ai_service.retrieval import evaluation as retrieval_evaluation
+
+    answerable = retrieval_evaluation.read_alerts(alerts_file, answerable=True)
+    unanswerable = retrieval_evaluation.read_alerts(no_runbook_file, answerable=False) if no_runbook_file else []
+    shipped = load_calibration()
+    rules = retrieval_evaluation.evaluate(conn, embedder, runbooks_dir, answerable, unanswerable).held_out_rules
+    return {name: replace(rule, confidence_scaling=shipped.confidence_scaling) for name, rule in rules.items()}
 
 
 def _cross_validated_confidence(records: list[dict[str, Any]], folds: int = 5, seed: int = 0) -> list[float]:

@@ -18,9 +18,10 @@ from ai_service.policy.models import Policy, PolicyContext, PolicyDecision
 from ai_service.policy.service import evaluate
 from ai_service.resolution.models import ResolutionPlan
 from ai_service.resolution.service import build_plan
+from ai_service.retrieval.calibration import Calibration
 from ai_service.retrieval.models import SearchResult
 from ai_service.retrieval.query_text import build_query
-from ai_service.retrieval.service import search
+from ai_service.retrieval.service import load_calibration, search
 from ai_service.triage import store
 from ai_service.triage.models import Triage
 from ai_service.triage.service import classify
@@ -46,11 +47,16 @@ def triage_incident(
     *,
     policy: Policy,
     settings: Settings | None = None,
+    calibration: Calibration | None = None,
 ) -> TriageOutcome:
-    """Triage ``alert`` (already recorded as ``incident_id``) and store both results (``conn`` in autocommit)."""
+    """Triage ``alert`` (already recorded as ``incident_id``) and store both results (``conn`` in autocommit).
+
+    ``calibration`` replaces the shipped abstention rule and confidence scaling (evaluations pass held-out rules).
+    """
     started = time.perf_counter()
-    result = search(conn, embedder, build_query(alert))
-    triage = classify(alert, result)
+    calibration = calibration or load_calibration()
+    result = search(conn, embedder, build_query(alert), calibration=calibration)
+    triage = classify(alert, result, calibration)
     plan = build_plan(conn, result, triage)
     if settings is not None and settings.llm_url and plan.recommendations:
         triage, plan = _with_llm_advice(settings, alert, triage, plan, result)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ai_service.alerts.models import NormalizedAlert
+from ai_service.retrieval.calibration import Calibration
 from ai_service.retrieval.models import SearchResult, SignatureHit
 from ai_service.retrieval.service import load_calibration
 from ai_service.triage import severity as sev
@@ -40,8 +41,10 @@ def _vote(hit: SignatureHit) -> SignatureVote:
     )
 
 
-def classify(alert: NormalizedAlert, result: SearchResult) -> Triage:
-    """Triage ``alert`` from its retrieval ``result`` (pure: no I/O)."""
+def classify(alert: NormalizedAlert, result: SearchResult, calibration: Calibration | None = None) -> Triage:
+    """Triage ``alert`` from its retrieval ``result`` (pure: no I/O); ``calibration`` is the one ``result`` was
+    searched with (default: the shipped one), whose confidence scaling turns match probability into confidence."""
+    calibration = calibration or load_calibration()
     no_match = result.abstention.abstained
     votes = [_vote(s) for s in result.signatures]
     failure_type = error_class = None
@@ -81,7 +84,7 @@ def classify(alert: NormalizedAlert, result: SearchResult) -> Triage:
         error_class=error_class,
         severity=severity,
         severity_reason=reason,
-        confidence=round(load_calibration().confidence(result.abstention.match_probability), 4),
+        confidence=round(calibration.confidence(result.abstention.match_probability), 4),
         assignment_group=winner.assignment_group if winner else None,
         impact=_itsm(impact),
         urgency=_itsm(urgency),

@@ -18,6 +18,7 @@ import psycopg
 from ai_service.knowledge.embeddings import Embedder
 from ai_service.retrieval import store
 from ai_service.retrieval.calibration import DEFAULT_CALIBRATION, Calibration
+from ai_service.retrieval.diversity import diversify
 from ai_service.retrieval.models import (
     Abstention,
     LegScore,
@@ -38,6 +39,9 @@ class SearchOptions:
     signatures: int = 5
     filters: store.Filters = field(default_factory=store.Filters)
     with_steps: bool = True  # list each returned runbook's steps in order
+    #: MMR lambda for steps and signatures (None: relevance order). 1.0 is relevance only; 0.7 is a useful
+    #: start. Candidates are three times the page, re-ordered by ``diversity.mmr_order``.
+    mmr: float | None = None
 
 
 @lru_cache(maxsize=4)
@@ -139,6 +143,7 @@ def search(
         filters=_runbook_filters(options.filters),
         k=options.k,
         limit=max(options.runbooks, FEATURE_ROWS),
+        detail=options.runbooks,  # coverage is read for the top hit and the returned ones only
         **prefer,
     )
     features = abstention_features(runbook_rows)
@@ -158,7 +163,7 @@ def search(
         vector=vector,
         filters=options.filters,
         k=options.k,
-        limit=options.steps,
+        limit=_candidates(options.steps, options.mmr),
         **prefer,
     )
     signature_rows = store.hybrid_search(
@@ -168,9 +173,12 @@ def search(
         vector=vector,
         filters=_runbook_filters(options.filters),
         k=options.k,
-        limit=options.signatures,
+        limit=_candidates(options.signatures, options.mmr),
         **prefer,
     )
+    if options.mmr is not None:
+        step_rows = diversify(conn, store.STEPS, step_rows, lam=options.mmr, limit=options.steps)
+        signature_rows = diversify(conn, store.SIGNATURES, signature_rows, lam=options.mmr, limit=options.signatures)
     return SearchResult(
         query_text=query.text,
         runbooks=runbooks,
@@ -178,6 +186,10 @@ def search(
         signatures=_signature_hits(conn, signature_rows, prefer),
         abstention=abstention,
     )
+
+
+def _candidates(page: int, mmr: float | None) -> int:
+    return page if mmr is None else 3 * page
 
 
 def _runbook_filters(filters: store.Filters) -> store.Filters:

@@ -131,6 +131,7 @@ def hybrid_search(
     fts_candidates: int = 100,
     max_terms: int = 12,
     fts_budget: int = 60_000,
+    detail: int | None = None,
     vec_weight: float = 1.0,
     fts_weight: float = 1.0,
     prefer_service: str | None = None,
@@ -157,8 +158,12 @@ def hybrid_search(
         )
         for v in corpus.vectors
     ]
-    weights = sql.SQL(" ").join(
-        sql.SQL("WHEN {} THEN {}").format(sql.Literal(label), sql.Literal(weight))
+    # A term's frequency weighted by field: each position counts its label's weight (array_positions counts
+    # them without a per-row subquery; an unlabelled position is D).
+    weight_sum = sql.SQL(" + ").join(
+        sql.SQL("{}::float8 * cardinality(array_positions(m.weights, {}))").format(
+            sql.Literal(weight), sql.Literal(label)
+        )
         for label, weight in FIELD_WEIGHTS.items()
     )
     title_expr = sql.SQL("0.0")
@@ -203,18 +208,23 @@ fts_candidates AS (
     WHERE tsq.q IS NOT NULL AND t.tsv @@ tsq.q{where_f}
     ORDER BY ts_rank(t.tsv, tsq.q) DESC, t.{key} LIMIT %(fts_candidates)s
 ),
+fts_matched AS (
+    SELECT c.id, length(c.tsv) AS len, qi.idf, u.weights
+    FROM fts_candidates AS c CROSS JOIN LATERAL unnest(c.tsv) AS u
+    JOIN qi ON qi.lexeme = u.lexeme
+),
+fts_weighted AS (
+    SELECT m.id, m.len, m.idf,
+           CASE WHEN cardinality(m.weights) = 0 THEN {default_weight}
+                ELSE {weight_sum} END AS w
+    FROM fts_matched AS m
+),
 fts_scored AS (
-    SELECT c.id,
-           sum(qi.idf * tf.w * (%(k1)s + 1) / (tf.w + %(k1)s * (1 - %(b)s + %(b)s * length(c.tsv) / cs.avg_length)))
-               AS score,
-           sum(qi.idf) AS matched_idf
-    FROM fts_candidates AS c CROSS JOIN cs
-    CROSS JOIN LATERAL (
-        SELECT u.lexeme, coalesce((SELECT sum(CASE x {weights} ELSE 0.5 END) FROM unnest(u.weights) AS x), 0.5) AS w
-        FROM unnest(c.tsv) AS u
-    ) AS tf
-    JOIN qi ON qi.lexeme = tf.lexeme
-    GROUP BY c.id
+    SELECT m.id,
+           sum(m.idf * m.w * (%(k1)s + 1) / (m.w + %(k1)s * (1 - %(b)s + %(b)s * m.len / cs.avg_length))) AS score,
+           sum(m.idf) AS matched_idf
+    FROM fts_weighted AS m CROSS JOIN cs
+    GROUP BY m.id
 ),
 fts_ranked AS (
     SELECT id, score, matched_idf, row_number() OVER (ORDER BY score DESC, id) AS rank
@@ -226,15 +236,10 @@ fused AS (
            coalesce(%(w_vec)s / (%(k)s + v.rank), 0) + coalesce(%(w_fts)s / (%(k)s + f.rank), 0) AS rrf
     FROM vec_ranked AS v FULL JOIN fts_ranked AS f ON f.id = v.id
 ),
-candidates AS (
-SELECT fused.id, fused.vec_rank, fused.vec_score, fused.fts_rank, fused.fts_score, fused.rrf,
-       coalesce((SELECT sum(qi.idf) FROM qi WHERE r.tsv @@ quote_literal(qi.lexeme)::tsquery)
-                / (SELECT total FROM qmass), 0.0) AS query_coverage,
-       {title_expr} AS title_coverage,
-       r.service, r.component,
-       coalesce((SELECT max(qi.idf) FROM qi WHERE NOT r.tsv @@ quote_literal(qi.lexeme)::tsquery)
-                / nullif((SELECT max(idf) FROM qi), 0), 0.0) AS unexplained
-FROM fused JOIN {table} AS r ON r.{key} = fused.id
+candidates AS MATERIALIZED (
+    SELECT fused.id, fused.vec_rank, fused.vec_score, fused.fts_rank, fused.fts_score, fused.rrf,
+           {title_expr} AS title_coverage, r.service, r.component
+    FROM fused JOIN {table} AS r ON r.{key} = fused.id
 ),
 scored AS (
     SELECT c.*,
@@ -243,19 +248,34 @@ scored AS (
                           + (c.component IS NOT DISTINCT FROM %(prefer_component)s
                              AND %(prefer_component)s IS NOT NULL)::int) / 2.0 AS meta_bonus
     FROM candidates AS c
+),
+page AS (
+    SELECT s.*, s.rrf + s.title_bonus + s.meta_bonus AS score,
+           row_number() OVER (ORDER BY s.rrf + s.title_bonus + s.meta_bonus DESC, s.id) AS position
+    FROM scored AS s
+    ORDER BY score DESC, id
+    LIMIT %(limit)s
 )
-SELECT id, vec_rank, vec_score, fts_rank, fts_score, rrf, query_coverage, title_coverage, service, component,
-       title_bonus, meta_bonus, rrf + title_bonus + meta_bonus AS score, unexplained
-FROM scored
-ORDER BY score DESC, id
-LIMIT %(limit)s
+SELECT p.id, p.vec_rank, p.vec_score, p.fts_rank, p.fts_score, p.rrf,
+       CASE WHEN p.position <= %(detail)s THEN
+           coalesce((SELECT sum(qi.idf) FROM qi WHERE r.tsv @@ quote_literal(qi.lexeme)::tsquery)
+                    / (SELECT total FROM qmass), 0.0)
+       END AS query_coverage,
+       p.title_coverage, p.service, p.component, p.title_bonus, p.meta_bonus, p.score,
+       CASE WHEN p.position <= %(detail)s THEN
+           coalesce((SELECT max(qi.idf) FROM qi WHERE NOT r.tsv @@ quote_literal(qi.lexeme)::tsquery)
+                    / nullif((SELECT max(idf) FROM qi), 0), 0.0)
+       END AS unexplained
+FROM page AS p JOIN {table} AS r ON r.{key} = p.id
+ORDER BY p.position
 """
     ).format(
         vector_union=sql.SQL(" UNION ALL ").join(vector_parts),
         key=sql.Identifier(corpus.key),
         table=sql.Identifier(corpus.table),
         where_f=where_v,
-        weights=weights,
+        weight_sum=weight_sum,
+        default_weight=sql.Literal(FIELD_WEIGHTS["D"]),
         title_expr=title_expr,
     )
     params: dict[str, object] = {
@@ -266,6 +286,7 @@ LIMIT %(limit)s
         "fts_candidates": fts_candidates,
         "max_terms": max_terms,
         "fts_budget": fts_budget,
+        "detail": limit if detail is None else detail,
         "k1": BM25_K1,
         "b": BM25_B,
         "k": float(k),
@@ -287,14 +308,14 @@ LIMIT %(limit)s
             fts_rank=r[3],
             fts_score=float(r[4]) if r[4] is not None else None,
             rrf=float(r[5]),
-            query_coverage=float(r[6]),
+            query_coverage=float(r[6]) if r[6] is not None else 0.0,
             title_coverage=float(r[7]),
             service=r[8],
             component=r[9],
             title_bonus=float(r[10]),
             meta_bonus=float(r[11]),
             score=float(r[12]),
-            unexplained=float(r[13]),
+            unexplained=float(r[13]) if r[13] is not None else 0.0,
         )
         for r in rows
     ]

@@ -62,6 +62,15 @@ def search_cmd(
     runbooks: Annotated[bool, typer.Option("--runbooks", help="Show only runbooks.")] = False,
     signatures: Annotated[bool, typer.Option("--signatures", help="Show only incident signatures.")] = False,
     limit: Annotated[int, typer.Option(help="Hits per kind.")] = 5,
+    mmr: Annotated[
+        float | None,
+        typer.Option(
+            help="Diversify steps and signatures with Maximal Marginal Relevance: 1.0 keeps the relevance order, "
+            "lower values push near-duplicates down (0.7 is a good start).",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result with provenance as JSON.")] = False,
 ) -> None:
     """Hybrid search (vector + full text, fused) over runbooks, steps and signatures, with provenance.
@@ -82,6 +91,7 @@ def search_cmd(
         steps=limit,
         signatures=limit,
         filters=Filters(service=service, component=component, max_risk=max_risk),
+        mmr=mmr,
     )
     with connect(autocommit=True) as conn:
         embedder = prepare_embedder(conn, settings)

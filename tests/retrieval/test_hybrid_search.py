@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -180,3 +181,41 @@ def test_a_runbook_titled_by_its_alertname_is_found_by_the_alerts_words(
             assert top.title_coverage > 0.5  # the unsplit title shares no word with the query: 0
         finally:
             conn.execute("DELETE FROM runbooks WHERE runbook_id = 'rabbitqueuebackloggrowing'")
+
+
+def test_mmr_pushes_near_duplicates_down() -> None:
+    from ai_service.retrieval.diversity import mmr_order
+
+    a = np.array([1.0, 0.0, 0.0])
+    near_a = np.array([0.99, 0.14, 0.0])
+    b = np.array([0.0, 1.0, 0.0])
+    relevance = [1.0, 0.95, 0.8]
+    vectors = [a, near_a, b]
+    assert mmr_order(relevance, vectors, lam=1.0, limit=3) == [0, 1, 2]  # relevance only
+    assert mmr_order(relevance, vectors, lam=0.7, limit=3) == [0, 2, 1]  # the different idea moves up
+    assert mmr_order(relevance, [a, None, b], lam=0.5, limit=2) == [0, 1]  # no vector: no penalty
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        mmr_order(relevance, vectors, lam=1.5, limit=3)
+
+
+def test_search_with_mmr_keeps_the_best_hit_and_returns_a_diverse_page(
+    conn: psycopg.Connection, embedder: LocalMiniLMEmbedder
+) -> None:
+    text = "disk full on /var, log files growing, no space left on device"
+    plain = search(conn, embedder, text, SearchOptions(steps=5))
+    diverse = search(conn, embedder, text, SearchOptions(steps=5, mmr=0.5))
+    assert diverse.steps[0].step_id == plain.steps[0].step_id
+    assert len(diverse.steps) == 5 and len({s.step_id for s in diverse.steps}) == 5
+    ids = [s.step_id for s in diverse.steps]
+    vectors = {
+        row[0]: np.asarray(row[1].to_numpy(), dtype=np.float64)
+        for row in conn.execute(
+            "SELECT step_id, embedding FROM runbook_steps WHERE step_id = ANY(%s)",
+            ([*ids, *(s.step_id for s in plain.steps)],),
+        )
+    }
+
+    def redundancy(page: list[str]) -> float:
+        return max(float(vectors[x] @ vectors[y]) for i, x in enumerate(page) for y in page[i + 1 :])
+
+    assert redundancy(ids) <= redundancy([s.step_id for s in plain.steps])

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         description="Leave the embedded server running after the last nocai process exits "
         "(faster repeated CLI calls; stop it with `nocai db stop`).",
     )
+    embedded_shared_buffers: str = Field(
+        default="512MB",
+        pattern=r"^[1-9][0-9]*(kB|MB|GB)$",
+        description="shared_buffers of the embedded server (PostgreSQL's own default, 128MB, holds only part of "
+        "the HNSW indexes of a large knowledge base). A change applies the next time the embedded server starts.",
+    )
     pool_min_size: int = Field(default=1, ge=0, description="Connections the service pool keeps open.")
     pool_max_size: int = Field(default=10, ge=1, description="Most connections the service pool opens.")
     connect_timeout: float = Field(

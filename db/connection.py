@@ -39,6 +39,7 @@ def database_url(settings: Settings | None = None) -> str:
         url = _embedded_urls.get(key)
         if url is None:
             server = embedded.start(settings.embedded_pgdata, keep_running=settings.embedded_keep_running)
+            server.configure({"shared_buffers": settings.embedded_shared_buffers})
             server.ensure_database(settings.db_name)
             url = server.url(settings.db_name)
             _embedded_urls[key] = url

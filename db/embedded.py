@@ -85,6 +85,28 @@ class EmbeddedServer:
         prefix = base.rsplit("/", 1)[0]
         return f"{prefix}/{database}" + (f"?{query}" if query else "")
 
+    def configure(self, server_settings: dict[str, str]) -> list[str]:
+        """Persist memory settings that need a restart (``ALTER SYSTEM``), e.g. ``{"shared_buffers": "512MB"}``;
+        they apply from the next start.
+
+        Returns the names that differ from what the running server uses. The embedded server is started by
+        whichever nocai process needs it first and stopped when the last one exits, so a changed value takes
+        effect the next time it starts (``nocai db stop`` forces that now).
+        """
+        pending = []
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            for name, value in server_settings.items():
+                row = conn.execute(
+                    "SELECT setting::numeric * pg_size_bytes(unit) = pg_size_bytes(%s)"
+                    " FROM pg_settings WHERE name = %s",
+                    (value, name),
+                ).fetchone()
+                if row is None or row[0]:
+                    continue
+                conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+                pending.append(name)
+        return pending
+
     def ensure_database(self, name: str) -> None:
         """Create ``name`` if it does not exist (safe against a concurrent creator)."""
         with psycopg.connect(self.admin_url, autocommit=True) as conn:

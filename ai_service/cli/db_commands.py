@@ -361,8 +361,11 @@ def start_cmd() -> None:
         console.print(f"DATABASE_URL is set ({describe_url(settings.database_url or '')}); nothing to start")
         return
     server = embedded.start(settings.embedded_pgdata, keep_running=True)
+    pending = server.configure({"shared_buffers": settings.embedded_shared_buffers})
     server.ensure_database(settings.db_name)
     console.print(f"embedded PostgreSQL running in {server.pgdata} (stop it with `nocai db stop`)")
+    if pending:
+        console.print(f"{', '.join(pending)} changed: applies after `nocai db stop` and the next start")
 
 
 @db_app.command("stop")

@@ -370,6 +370,17 @@ def test_embedded_db_start_on_a_new_data_dir(embedded_env: dict[str, str]) -> No
         assert conn.execute("SELECT current_database()").fetchone() == ("nocdb",)
 
 
+def test_embedded_shared_buffers_setting_applies_from_the_next_start(embedded_env: dict[str, str]) -> None:
+    env = {**embedded_env, "NOCAI_EMBEDDED_SHARED_BUFFERS": "160MB"}
+    first = nocai("db", "start", env=env)
+    assert "shared_buffers changed: applies after `nocai db stop`" in first.stdout, first.stdout
+    assert psql_rows(env, "SHOW shared_buffers") == ["128MB"]  # PostgreSQL's default, until the restart
+    nocai("db", "stop", env=env)
+    again = nocai("db", "start", env=env)
+    assert "changed" not in again.stdout, again.stdout
+    assert psql_rows(env, "SHOW shared_buffers") == ["160MB"]
+
+
 @pytest.mark.parametrize(
     "pinned",
     [False, True],

@@ -238,7 +238,8 @@ def eval_triage_cmd(
         return
     console.print(
         f"runbook top-1 (first step) {result.runbook_top1:.3f} · severity accuracy {result.severity_accuracy:.3f} · "
-        f"ECE {result.ece:.3f} (raw match probability: {result.ece_uncalibrated:.3f}) · "
+        f"ECE {result.ece:.3f} (alerts with a plan: {result.ece_planned:.3f}; raw match probability: "
+        f"{result.ece_uncalibrated:.3f}) · "
         f"no-match on answerable {result.no_match_rate:.3f}"
         + (
             f" · on unanswerable {result.no_match_rate_unanswerable:.3f}"

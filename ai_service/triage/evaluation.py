@@ -56,6 +56,8 @@ class TriageEvaluation:
     p50_ms: float = 0.0
     confidence_scaling: list[float] = field(default_factory=lambda: [1.0, 0.0])
     ece_uncalibrated: float = 0.0
+    #: ECE over the alerts that got a plan only (no-match alerts are right at confidence 0 by construction).
+    ece_planned: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -151,7 +153,10 @@ def evaluate(
         alerts=records,
         p50_ms=1000 * timings[len(timings) // 2] if timings else 0.0,
         confidence_scaling=scaling,
-        ece_uncalibrated=_reliability([{**r, "confidence": r["match_probability"]} for r in records])[1],
+        ece_planned=_reliability([r for r in records if not r["no_match"]])[1],
+        ece_uncalibrated=_reliability(
+            [{**r, "confidence": 0.0 if r["no_match"] else r["match_probability"]} for r in records]
+        )[1],
     )
 
 
@@ -175,23 +180,25 @@ def _held_out_rules(
 def _cross_validated_confidence(records: list[dict[str, Any]], folds: int = 5, seed: int = 0) -> list[float]:
     """Replace each record's confidence by Platt scaling fitted on the other folds (grouped by alertname).
 
-    The outcome is "the plan's first step is right" (never for an unanswerable alert). Returns the scaling
-    fitted on all records, which ``--save-calibration`` stores for production.
+    The outcome is "the plan's first step is right" (never for an unanswerable alert). Only alerts that got a plan
+    are scaled: a no-match has none, and its confidence is 0 by definition. Returns the scaling fitted on all of
+    them, which ``--save-calibration`` stores for production.
     """
     import random
 
     from ai_service.retrieval.calibration import fit_platt, platt
 
-    groups = sorted({r["alertname"] for r in records})
+    planned = [r for r in records if not r["no_match"]]  # a no-match has no plan: its confidence stays 0
+    groups = sorted({r["alertname"] for r in planned})
     random.Random(seed).shuffle(groups)
     fold_of = {g: i % folds for i, g in enumerate(groups)}
     for fold in range(folds):
-        train = [r for r in records if fold_of[r["alertname"]] != fold]
+        train = [r for r in planned if fold_of[r["alertname"]] != fold]
         a, b = fit_platt([r["match_probability"] for r in train], [r["correct"] for r in train])
-        for r in records:
+        for r in planned:
             if fold_of[r["alertname"]] == fold:
                 r["confidence"] = round(platt(r["match_probability"], a, b), 4)
-    return fit_platt([r["match_probability"] for r in records], [r["correct"] for r in records])
+    return fit_platt([r["match_probability"] for r in planned], [r["correct"] for r in planned])
 
 
 def _reliability(records: list[dict[str, Any]]) -> tuple[list[dict[str, float]], float]:

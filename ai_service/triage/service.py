@@ -7,8 +7,9 @@
    pattern that keeps being right counts more than a lucky nearest neighbour.
 3. ``severity`` combines the alert's own severity with the winning signature's history through the ITIL
    impact x urgency matrix (``severity.py``).
-4. ``confidence`` is the match probability of the retrieval calibration, which is fitted to mean what it says
-   (measured by ``nocai eval triage`` as a reliability table).
+4. ``confidence`` is the probability that the plan's first step is the right one: the match probability of the
+   retrieval calibration, Platt-scaled to mean exactly that (measured by ``nocai eval triage`` as a reliability
+   table). A no-match has no plan, so its confidence is 0; how close it came is kept as the match probability.
 5. When the evidence is weak the result is an explicit no-match: no failure type is invented.
 """
 
@@ -84,7 +85,7 @@ def classify(alert: NormalizedAlert, result: SearchResult, calibration: Calibrat
         error_class=error_class,
         severity=severity,
         severity_reason=reason,
-        confidence=round(calibration.confidence(result.abstention.match_probability), 4),
+        confidence=0.0 if no_match else round(calibration.confidence(result.abstention.match_probability), 4),
         assignment_group=winner.assignment_group if winner else None,
         impact=_itsm(impact),
         urgency=_itsm(urgency),

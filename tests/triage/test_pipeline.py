@@ -102,6 +102,10 @@ def test_an_unknown_alert_is_an_explicit_no_match(conn: psycopg.Connection, embe
     (outcome,) = _triage(conn, embedder, payload)
     assert outcome.triage.no_match and outcome.triage.failure_type is None
     assert outcome.plan.recommendations == [] and outcome.decision.band == "REVIEW"
+    # Confidence is the chance that the plan's first step is right: without a plan, none. How close the alert
+    # came to a match stays visible as the match probability.
+    assert outcome.triage.confidence == 0.0
+    assert 0.0 < outcome.search.abstention.match_probability < outcome.search.abstention.threshold
 
 
 def test_a_repeat_is_not_triaged_again(conn: psycopg.Connection, embedder: LocalMiniLMEmbedder) -> None:

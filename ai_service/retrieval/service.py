@@ -9,7 +9,7 @@ not reach the query; service / component labels become soft preferences (bounded
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,6 +42,10 @@ class SearchOptions:
     #: MMR lambda for steps and signatures (None: relevance order). 1.0 is relevance only; 0.7 is a useful
     #: start. Candidates are three times the page, re-ordered by ``diversity.mmr_order``.
     mmr: float | None = None
+    #: Search steps only within the returned runbooks (triage: the plan is built from those runbooks and the
+    #: signatures' history, so steps elsewhere would only be evidence). At 100k steps this takes the step
+    #: statement from ~13 ms to ~2.5 ms: exact distances over a few dozen rows instead of an HNSW scan.
+    steps_from_top_runbooks: bool = False
 
 
 @lru_cache(maxsize=4)
@@ -156,12 +160,15 @@ def search(
         calibration=calibration.source,
     )
     runbooks = _runbook_hits(conn, runbook_rows[: options.runbooks], prefer, options.with_steps)
+    step_filters = options.filters
+    if options.steps_from_top_runbooks and runbooks:
+        step_filters = replace(options.filters, runbook_ids=tuple(rb.runbook_id for rb in runbooks))
     step_rows = store.hybrid_search(
         conn,
         store.STEPS,
         text=query.text,
         vector=vector,
-        filters=options.filters,
+        filters=step_filters,
         k=options.k,
         limit=_candidates(options.steps, options.mmr),
         **prefer,

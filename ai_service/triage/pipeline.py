@@ -21,10 +21,14 @@ from ai_service.resolution.service import build_plan
 from ai_service.retrieval.calibration import Calibration
 from ai_service.retrieval.models import SearchResult
 from ai_service.retrieval.query_text import build_query
-from ai_service.retrieval.service import load_calibration, search
+from ai_service.retrieval.service import SearchOptions, load_calibration, search
 from ai_service.triage import store
 from ai_service.triage.models import Triage
 from ai_service.triage.service import classify
+
+#: Steps are searched within the runbooks retrieved for the alert: the plan is built from those and from the
+#: signatures' history (see ``resolution.service``).
+TRIAGE_SEARCH = SearchOptions(steps_from_top_runbooks=True)
 
 
 @dataclass
@@ -55,7 +59,7 @@ def triage_incident(
     """
     started = time.perf_counter()
     calibration = calibration or load_calibration()
-    result = search(conn, embedder, build_query(alert), calibration=calibration)
+    result = search(conn, embedder, build_query(alert), TRIAGE_SEARCH, calibration=calibration)
     triage = classify(alert, result, calibration)
     plan = build_plan(conn, result, triage)
     if settings is not None and settings.llm_url and plan.recommendations:

@@ -219,3 +219,15 @@ def test_search_with_mmr_keeps_the_best_hit_and_returns_a_diverse_page(
         return max(float(vectors[x] @ vectors[y]) for i, x in enumerate(page) for y in page[i + 1 :])
 
     assert redundancy(ids) <= redundancy([s.step_id for s in plain.steps])
+
+
+def test_steps_can_be_searched_within_the_returned_runbooks(
+    conn: psycopg.Connection, embedder: LocalMiniLMEmbedder
+) -> None:
+    text = "Root filesystem usage above 95 percent on web-07, /var/log growing"
+    scoped = search(conn, embedder, text, SearchOptions(runbooks=2, steps=5, steps_from_top_runbooks=True))
+    runbook_ids = {rb.runbook_id for rb in scoped.runbooks}
+    assert len(runbook_ids) == 2 and scoped.steps
+    assert {s.runbook_id for s in scoped.steps} <= runbook_ids
+    everywhere = search(conn, embedder, text, SearchOptions(runbooks=2, steps=5))
+    assert scoped.steps[0].step_id == everywhere.steps[0].step_id  # the best step is in the best runbook

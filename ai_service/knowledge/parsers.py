@@ -56,7 +56,7 @@ from ai_service.knowledge.models import (
     StepDocument,
 )
 from ai_service.knowledge.risk import infer_risk
-from ai_service.validation import type_name
+from ai_service.validation import type_name, yaml_line, yaml_tree
 
 SUPPORTED_SUFFIXES: dict[str, RunbookFormat] = {
     ".md": "markdown",
@@ -246,12 +246,12 @@ def _validate(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        root = _compose(text)
+        root = yaml_tree(text)
         lines: list[str] = []
         hints: list[str] = []
         for error in exc.errors():
             loc = tuple(error["loc"])
-            line = _line_of(root, loc)
+            line = yaml_line(root, loc)
             where = f"{source.display}:{line + line_offset}" if line is not None else source.display
             lines.append(f"{where}: {_format_loc(loc) or '(top level)'}: {_describe_error(error, model)}")
             hint = _ERROR_HINTS.get(error["type"], "see docs/runbook-format.md for the schema")
@@ -290,38 +290,6 @@ def _format_loc(loc: Sequence[int | str]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
-
-
-def _compose(text: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-
-
-def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
-    """1-based line of the YAML node at ``loc``; for a missing key, the line of the closest existing parent."""
-    if node is None:
-        return None
-    current = node
-    for part in loc:
-        child = _child(current, part)
-        if child is None:
-            break
-        current = child
-    return current.start_mark.line + 1
-
-
-def _child(node: yaml.Node, part: int | str) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == part:
-                return value if not isinstance(value, yaml.ScalarNode) or value.value != "" else key
-        return None
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-        child: yaml.Node = node.value[part]
-        return child
-    return None
 
 
 def _runbook_from_document(document: RunbookDocument, fmt: RunbookFormat, source: SourceInfo) -> ParsedRunbook:

@@ -54,7 +54,7 @@ from ai_service.policy.models import (
     format_loc,
     policy_problems,
 )
-from ai_service.validation import type_name
+from ai_service.validation import type_name, yaml_line, yaml_tree
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
 POLICY_SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -108,7 +108,7 @@ def _load_file(path: Path) -> Policy:
         ) from None
 
     data = _parse_json(text, display) if fmt == "json" else _parse_yaml(text, display)
-    root = _compose(text)
+    root = yaml_tree(text)
     if not isinstance(data, dict):
         found = "nothing" if data is None else f"a {type_name(data)}"
         raise ConfigurationError(
@@ -160,47 +160,6 @@ def _parse_yaml(text: str, display: str) -> Any:
         ) from None
 
 
-def _compose(text: str) -> yaml.Node | None:
-    """The YAML node tree (JSON is read as YAML too), only to find line numbers; None when it cannot be built."""
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-
-
-def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
-    """1-based line of the value at ``loc``; for a missing key, the line of the closest existing parent.
-
-    A mapping or list written on the lines below its key (``when:`` then the conditions) is reported at the
-    line of its key, where the reader looks for it.
-    """
-    if node is None:
-        return None
-    current, key = node, None
-    for part in loc:
-        found = _child(current, part)
-        if found is None:
-            break
-        key, current = found
-    if key is not None and isinstance(current, yaml.CollectionNode) and current.start_mark.line > key.start_mark.line:
-        return key.start_mark.line + 1
-    return current.start_mark.line + 1
-
-
-def _child(node: yaml.Node, part: int | str) -> tuple[yaml.Node | None, yaml.Node] | None:
-    """(key node or None, value node) of ``part`` in ``node``."""
-    if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == part:
-                # An empty value (`when:`) has no position of its own: use the key's.
-                return key, value if not isinstance(value, yaml.ScalarNode) or value.value != "" else key
-        return None
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-        child: yaml.Node = node.value[part]
-        return None, child
-    return None
-
-
 def _duplicate_keys(
     node: yaml.Node | None, loc: tuple[int | str, ...]
 ) -> list[tuple[tuple[int | str, ...], str, int, int]]:
@@ -238,7 +197,7 @@ def _subject(data: dict[str, Any], loc: Sequence[int | str]) -> str:
 def _problem_line(
     display: str, root: yaml.Node | None, data: dict[str, Any], loc: Sequence[int | str], message: str
 ) -> str:
-    line = _line_of(root, loc)
+    line = yaml_line(root, loc)
     where = f"{display}:{line}" if line is not None else display
     return f"{where}: {_subject(data, loc)}: {message}"
 

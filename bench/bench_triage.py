@@ -21,9 +21,10 @@ salad the shipped rule rejects, and a no-match builds no plan), so every alert t
 
 Printed: p50 / p95 / p99 / mean milliseconds per alert, alerts per second sustained over the run (alerts /
 wall-clock seconds of the loop), where the time goes (intake, embedding, search, judgement + store), the
-baseline in the same run (``retrieval.service.search`` alone on the same alerts) and the ratio to it, and sanity
-figures: rows written, plans with steps, and the share of plans whose first step comes from a runbook of the
-alert's own topic. With ``--shared-buffers`` the server is restarted with that setting and the run repeated.
+baseline in the same run (``retrieval.service.search`` alone on the same alerts, with triage's options) and the
+ratio to it, and sanity figures: rows written, plans with steps, and the share of plans whose first step comes
+from a runbook of the alert's own topic. With ``--shared-buffers`` the server is restarted with that setting
+and the run repeated.
 
 Targets reported against (not asserted): p50 <= 25 ms, p99 <= 80 ms.
 """
@@ -204,10 +205,11 @@ def run_alerts(
 
 def run_search_baseline(conn: psycopg.Connection, embedder: TimedEmbedder, texts: list[str], run: Run) -> None:
     from ai_service.retrieval import service
+    from ai_service.triage.pipeline import TRIAGE_SEARCH
 
     for text in texts:
         started = time.perf_counter()
-        service.search(conn, cast(Any, embedder), text)
+        service.search(conn, cast(Any, embedder), text, TRIAGE_SEARCH)
         run.search_ms.append((time.perf_counter() - started) * 1000)
 
 

@@ -159,7 +159,11 @@ def eval_retrieval_cmd(
     ] = None,
     k: Annotated[int, typer.Option(help="RRF constant.")] = 10,
     save_calibration: Annotated[
-        Path | None, typer.Option(help="Write the abstention rule fitted on all the data to this JSON file.")
+        Path | None,
+        typer.Option(
+            help="Write the abstention rule fitted on all the data to this JSON file (its confidence scaling, "
+            "stored by `nocai eval triage --save-calibration`, is kept)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object with the figures and every alert.")] = False,
 ) -> None:
@@ -174,6 +178,10 @@ def eval_retrieval_cmd(
     with scratch_knowledge_base(runbooks, show_progress=not as_json) as (conn, embedder):
         result = evaluation.evaluate(conn, embedder, runbooks, answerable, unanswerable, k=k)
     if save_calibration:
+        from ai_service.retrieval.calibration import Calibration
+
+        if save_calibration.exists():  # keep the confidence scaling `nocai eval triage` stored there
+            result.calibration.confidence_scaling = Calibration.load(save_calibration).confidence_scaling
         save_calibration.write_text(result.calibration.to_json() + "\n", encoding="utf-8")
     if as_json:
         typer.echo(json.dumps(result.as_json(), indent=2))

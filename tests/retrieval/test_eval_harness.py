@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from ai_service.retrieval.calibration import DEFAULT_CALIBRATION
 from tests.conftest import EVAL_DIR, PYTHON, REPO_ROOT
 
 PROMETHEUS = EVAL_DIR / "prometheus"
 
 
 @pytest.mark.skipif(not (PROMETHEUS / "alerts.jsonl").exists(), reason=f"evaluation data not found at {PROMETHEUS}")
-def test_harness_reports_every_leg_and_hybrid_beats_each(nocai_env: dict[str, str]) -> None:
+def test_harness_reports_every_leg_and_hybrid_beats_each(nocai_env: dict[str, str], tmp_path: Path) -> None:
+    saved = tmp_path / "calibration.json"
+    saved.write_text(json.dumps({**json.loads(DEFAULT_CALIBRATION.read_text()), "confidence_scaling": [2.0, -1.0]}))
     proc = subprocess.run(
         [
             PYTHON,
@@ -27,6 +31,8 @@ def test_harness_reports_every_leg_and_hybrid_beats_each(nocai_env: dict[str, st
             str(PROMETHEUS / "alerts.jsonl"),
             "--no-runbook",
             str(PROMETHEUS / "alerts_no_runbook.jsonl"),
+            "--save-calibration",
+            str(saved),
             "--json",
         ],
         cwd=REPO_ROOT,
@@ -38,6 +44,9 @@ def test_harness_reports_every_leg_and_hybrid_beats_each(nocai_env: dict[str, st
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     legs = report["legs"]
+    stored = json.loads(saved.read_text())
+    assert stored["threshold"] == pytest.approx(report["calibration"]["threshold"])
+    assert stored["confidence_scaling"] == [2.0, -1.0]  # the triage's scaling survives a retrieval refit
     for leg in ("fulltext", "vector", "hybrid"):
         for key in ("top1", "top5", "mrr", "abstain_rate", "false_abstain_rate"):
             assert 0.0 <= legs[leg][key] <= 1.0

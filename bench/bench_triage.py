@@ -23,8 +23,10 @@ Printed: p50 / p95 / p99 / mean milliseconds per alert, alerts per second sustai
 wall-clock seconds of the loop), where the time goes (intake, embedding, search, judgement + store), the
 baseline in the same run (``retrieval.service.search`` alone on the same alerts, with triage's options) and the
 ratio to it, and sanity figures: rows written, plans with steps, and the share of plans whose first step comes
-from a runbook of the alert's own topic. With ``--shared-buffers`` the server is restarted with that setting
-and the run repeated.
+from a runbook of the alert's own topic. It runs twice on the default server: the statements one after another,
+then with the signature search on a pooled connection beside the others (``search(..., pool=...)``, as the
+service's workers will). With ``--shared-buffers`` the server is restarted with that setting and the pooled run
+repeated.
 
 Targets reported against (not asserted): p50 <= 25 ms, p99 <= 80 ms.
 """
@@ -159,6 +161,7 @@ def run_alerts(
     corpus: kb.Corpus,
     policy: Any,
     run: Run | None,
+    pool: Any = None,
 ) -> None:
     from dataclasses import replace
 
@@ -181,7 +184,7 @@ def run_alerts(
         intake_done = time.perf_counter()
         assert intake.incident_id is not None and intake.action == "created", intake
         outcome = triage_incident(
-            conn, cast(Any, embedder), alert, intake.incident_id, policy=policy, calibration=never_abstain
+            conn, cast(Any, embedder), alert, intake.incident_id, policy=policy, calibration=never_abstain, pool=pool
         )
         finished = time.perf_counter()
         if run is None:
@@ -203,13 +206,15 @@ def run_alerts(
         run.with_steps, run.signature_first, run.on_topic = with_steps / n, signature_first / n, on_topic / n
 
 
-def run_search_baseline(conn: psycopg.Connection, embedder: TimedEmbedder, texts: list[str], run: Run) -> None:
+def run_search_baseline(
+    conn: psycopg.Connection, embedder: TimedEmbedder, texts: list[str], run: Run, pool: Any = None
+) -> None:
     from ai_service.retrieval import service
     from ai_service.triage.pipeline import TRIAGE_SEARCH
 
     for text in texts:
         started = time.perf_counter()
-        service.search(conn, cast(Any, embedder), text, TRIAGE_SEARCH)
+        service.search(conn, cast(Any, embedder), text, TRIAGE_SEARCH, pool=pool)
         run.search_ms.append((time.perf_counter() - started) * 1000)
 
 
@@ -220,19 +225,20 @@ def measure(
     corpus: kb.Corpus,
     batches: dict[str, tuple[list[dict[str, Any]], list[int], list[str]]],
     policy: Any,
+    pool: Any = None,
 ) -> Run:
     run = Run(label)
     warm_payloads, warm_topics, warm_texts = batches[f"{label}:warmup"]
     payloads, topics_of, texts = batches[label]
     print(f"[{label}] warm-up ({len(warm_payloads)} alerts) ...", flush=True)
-    run_alerts(conn, embedder, warm_payloads, warm_topics, corpus, policy, None)
-    run_search_baseline(conn, embedder, warm_texts, Run("warm-up"))
+    run_alerts(conn, embedder, warm_payloads, warm_topics, corpus, policy, None, pool)
+    run_search_baseline(conn, embedder, warm_texts, Run("warm-up"), pool)
     print(f"[{label}] triaging {len(payloads)} alerts end to end ...", flush=True)
     before = {t: _count(conn, t) for t in ("incidents", "triage_results", "resolution_outputs")}
-    run_alerts(conn, embedder, payloads, topics_of, corpus, policy, run)
+    run_alerts(conn, embedder, payloads, topics_of, corpus, policy, run, pool)
     run.rows = {t: _count(conn, t) - before[t] for t in before}
     print(f"[{label}] baseline: retrieval.service.search alone on the same alerts ...", flush=True)
-    run_search_baseline(conn, embedder, texts, run)
+    run_search_baseline(conn, embedder, texts, run, pool)
     return run
 
 
@@ -301,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     from ai_service.policy.service import load_policy
     from ai_service.retrieval.query_text import build_query
     from db import migrate
-    from db.connection import connect
+    from db.connection import connect, create_pool
 
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
@@ -309,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     centres = kb._normalise(rng.standard_normal((args.topics, kb.DIM)).astype(np.float32))
     print(f"generating {args.steps} steps and {args.signatures} signatures ...", flush=True)
     corpus = kb.make_corpus(args.steps, args.signatures, topics, centres, rng)
-    labels = ["default"] + ([f"shared_buffers={args.shared_buffers}"] if args.shared_buffers else [])
+    labels = ["default, sequential", "default, signatures on a pooled connection"]
+    if args.shared_buffers:
+        labels.append(f"shared_buffers={args.shared_buffers}, signatures on a pooled connection")
     batches: dict[str, tuple[list[dict[str, Any]], list[int], list[str]]] = {}
     vectors: dict[str, np.ndarray] = {}
     counter = 0
@@ -357,11 +365,15 @@ def main(argv: list[str] | None = None) -> int:
         policy = load_policy()
         runs = []
         for label in labels:
-            if label != "default":
+            if label.startswith("shared_buffers"):
                 print(f"restarting the server with {label} ...", flush=True)
                 server.restart({"shared_buffers": args.shared_buffers})
-            with connect(server.url, autocommit=True) as conn:
-                runs.append(measure(conn, label, embedder, corpus, batches, policy))
+            pooled = "pooled" in label
+            with (
+                connect(server.url, autocommit=True) as conn,
+                create_pool(url=server.url, min_size=2 if pooled else 0, max_size=4) as pool,
+            ):
+                runs.append(measure(conn, label, embedder, corpus, batches, policy, pool if pooled else None))
     text = render(runs, meta)
     print()
     print(text)

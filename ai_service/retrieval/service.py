@@ -9,11 +9,14 @@ not reach the query; service / component labels become soft preferences (bounded
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from ai_service.knowledge.embeddings import Embedder
 from ai_service.retrieval import store
@@ -46,6 +49,10 @@ class SearchOptions:
     #: signatures' history, so steps elsewhere would only be evidence). At 100k steps this takes the step
     #: statement from ~13 ms to ~2.5 ms: exact distances over a few dozen rows instead of an HNSW scan.
     steps_from_top_runbooks: bool = False
+
+
+#: Runs the signature search of ``search(..., pool=...)`` beside the caller's own statements.
+_BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="nocai-search")
 
 
 @lru_cache(maxsize=4)
@@ -130,14 +137,23 @@ def search(
     options: SearchOptions | None = None,
     *,
     calibration: Calibration | None = None,
+    pool: ConnectionPool | None = None,
 ) -> SearchResult:
-    """Search runbooks, steps and signatures for ``query``; see the module docstring."""
+    """Search runbooks, steps and signatures for ``query``; see the module docstring.
+
+    With ``pool``, the signatures are searched on a connection of the pool while runbooks and steps are searched
+    on ``conn``: the statements are independent, and each runs in its own server process (on two cores the
+    signature statement, the costliest, then costs no wall time of its own).
+    """
     options = options or SearchOptions()
     if isinstance(query, str):
         query = SearchQuery(text=query)
     vector = embedder.embed_query(query.text) if query.text.strip() else None
     prefer = {"prefer_service": query.service, "prefer_component": query.component}
     calibration = calibration or load_calibration()
+    pending = None
+    if pool is not None:
+        pending = _BACKGROUND.submit(_search_signatures_pooled, pool, query, vector, options)
 
     runbook_rows = store.hybrid_search(
         conn,
@@ -173,7 +189,24 @@ def search(
         limit=_candidates(options.steps, options.mmr),
         **prefer,
     )
-    signature_rows = store.hybrid_search(
+    if options.mmr is not None:
+        step_rows = diversify(conn, store.STEPS, step_rows, lam=options.mmr, limit=options.steps)
+    steps = _step_hits(conn, step_rows, prefer)
+    signatures = pending.result() if pending is not None else _search_signatures(conn, query, vector, options)
+    return SearchResult(
+        query_text=query.text,
+        runbooks=runbooks,
+        steps=steps,
+        signatures=signatures,
+        abstention=abstention,
+    )
+
+
+def _search_signatures(
+    conn: psycopg.Connection, query: SearchQuery, vector: np.ndarray | None, options: SearchOptions
+) -> list[SignatureHit]:
+    prefer = {"prefer_service": query.service, "prefer_component": query.component}
+    rows = store.hybrid_search(
         conn,
         store.SIGNATURES,
         text=query.text,
@@ -184,15 +217,15 @@ def search(
         **prefer,
     )
     if options.mmr is not None:
-        step_rows = diversify(conn, store.STEPS, step_rows, lam=options.mmr, limit=options.steps)
-        signature_rows = diversify(conn, store.SIGNATURES, signature_rows, lam=options.mmr, limit=options.signatures)
-    return SearchResult(
-        query_text=query.text,
-        runbooks=runbooks,
-        steps=_step_hits(conn, step_rows, prefer),
-        signatures=_signature_hits(conn, signature_rows, prefer),
-        abstention=abstention,
-    )
+        rows = diversify(conn, store.SIGNATURES, rows, lam=options.mmr, limit=options.signatures)
+    return _signature_hits(conn, rows, prefer)
+
+
+def _search_signatures_pooled(
+    pool: ConnectionPool, query: SearchQuery, vector: np.ndarray | None, options: SearchOptions
+) -> list[SignatureHit]:
+    with pool.connection() as conn:
+        return _search_signatures(conn, query, vector, options)
 
 
 def _candidates(page: int, mmr: float | None) -> int:

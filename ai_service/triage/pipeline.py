@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from ai_service.alerts.models import NormalizedAlert
 from ai_service.config import Settings
@@ -52,14 +53,16 @@ def triage_incident(
     policy: Policy,
     settings: Settings | None = None,
     calibration: Calibration | None = None,
+    pool: ConnectionPool | None = None,
 ) -> TriageOutcome:
     """Triage ``alert`` (already recorded as ``incident_id``) and store both results (``conn`` in autocommit).
 
-    ``calibration`` replaces the shipped abstention rule and confidence scaling (evaluations pass held-out rules).
+    ``calibration`` replaces the shipped abstention rule and confidence scaling (evaluations pass held-out rules);
+    with ``pool``, retrieval searches the signatures on a pooled connection beside ``conn`` (see ``search``).
     """
     started = time.perf_counter()
     calibration = calibration or load_calibration()
-    result = search(conn, embedder, build_query(alert), TRIAGE_SEARCH, calibration=calibration)
+    result = search(conn, embedder, build_query(alert), TRIAGE_SEARCH, calibration=calibration, pool=pool)
     triage = classify(alert, result, calibration)
     plan = build_plan(conn, result, triage)
     if settings is not None and settings.llm_url and plan.recommendations:

@@ -231,3 +231,20 @@ def test_steps_can_be_searched_within_the_returned_runbooks(
     assert {s.runbook_id for s in scoped.steps} <= runbook_ids
     everywhere = search(conn, embedder, text, SearchOptions(runbooks=2, steps=5))
     assert scoped.steps[0].step_id == everywhere.steps[0].step_id  # the best step is in the best runbook
+
+
+def test_signatures_searched_on_a_pooled_connection_give_the_same_result(
+    kb_url: str, conn: psycopg.Connection, embedder: LocalMiniLMEmbedder
+) -> None:
+    from db.connection import create_pool
+
+    text = "FATAL: sorry, too many clients already; connection pool exhausted"
+    alone = search(conn, embedder, text)
+    with create_pool(url=kb_url, min_size=1, max_size=2) as pool:
+        pooled = search(conn, embedder, text, pool=pool)
+        assert pool.get_stats()["requests_num"] >= 1  # the signature search really went through the pool
+    assert pooled.signatures and [s.incident_signature_id for s in pooled.signatures] == [
+        s.incident_signature_id for s in alone.signatures
+    ]
+    assert [s.step_id for s in pooled.steps] == [s.step_id for s in alone.steps]
+    assert pooled.abstention == alone.abstention

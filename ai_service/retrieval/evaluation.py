@@ -159,9 +159,15 @@ def evaluate(
     *,
     k: int = 10,
     seed: int = 0,
+    abstention_legs: Sequence[str] = LEGS,
+    repeats: int = REPEATS,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> RetrievalEvaluation:
-    """Run the evaluation on ``conn`` (a database holding exactly the runbooks of ``runbooks_dir``)."""
+    """Run the evaluation on ``conn`` (a database holding exactly the runbooks of ``runbooks_dir``).
+
+    Abstention is cross-validated for ``abstention_legs`` over ``repeats`` fold assignments (the others keep no
+    abstention figures); a caller that needs only the held-out hybrid rules asks for ``("hybrid",)`` and 1.
+    """
     root = runbooks_dir.resolve()
     paths = {
         rid: Path(src).resolve().relative_to(root).as_posix()
@@ -227,9 +233,9 @@ def evaluate(
     groups = sorted({a.alertname for a in everything})
     votes: dict[str, int] = {}
     held_out_rules: dict[str, calib.Calibration] = {}
-    for leg in LEGS:
+    for leg in abstention_legs:
         false_abstain = abstain = 0
-        for repeat in range(REPEATS):
+        for repeat in range(repeats):
             rules = held_out(examples[leg], groups, LEG_FEATURES[leg], seed=seed + repeat)
             false_abstain += sum(rules[g].abstains(x) for g, x in positives_by_leg[leg] if g in rules)
             abstain += sum(rules[g].abstains(x) for g, x in negatives_by_leg[leg] if g in rules)
@@ -238,10 +244,10 @@ def evaluate(
                 for alert, record in zip(everything, per_alert, strict=True):
                     rule = rules.get(alert.alertname)
                     votes[alert.id] = votes.get(alert.id, 0) + bool(rule and rule.abstains(record["_features"]))
-        figures[leg].false_abstain_rate = false_abstain / (n * REPEATS)
-        figures[leg].abstain_rate = abstain / (len(unanswerable) * REPEATS) if unanswerable else None
+        figures[leg].false_abstain_rate = false_abstain / (n * repeats)
+        figures[leg].abstain_rate = abstain / (len(unanswerable) * repeats) if unanswerable else None
     for record in per_alert:
-        record["abstained"] = votes.get(record["id"], 0) * 2 > REPEATS
+        record["abstained"] = votes.get(record["id"], 0) * 2 > repeats
         record.pop("_features")
     final = calib.fit(
         [x for _, x, _ in examples["hybrid"]],

@@ -173,7 +173,9 @@ def _held_out_rules(
     answerable = retrieval_evaluation.read_alerts(alerts_file, answerable=True)
     unanswerable = retrieval_evaluation.read_alerts(no_runbook_file, answerable=False) if no_runbook_file else []
     shipped = load_calibration()
-    rules = retrieval_evaluation.evaluate(conn, embedder, runbooks_dir, answerable, unanswerable).held_out_rules
+    rules = retrieval_evaluation.evaluate(
+        conn, embedder, runbooks_dir, answerable, unanswerable, abstention_legs=("hybrid",), repeats=1
+    ).held_out_rules
     return {name: replace(rule, confidence_scaling=shipped.confidence_scaling) for name, rule in rules.items()}
 
 

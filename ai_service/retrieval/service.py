@@ -153,7 +153,7 @@ def search(
     calibration = calibration or load_calibration()
     pending = None
     if pool is not None:
-        pending = _BACKGROUND.submit(_search_signatures_pooled, pool, query, vector, options)
+        pending = _BACKGROUND.submit(_search_signatures_pooled, pool, query, vector, options, prefer)
 
     runbook_rows = store.hybrid_search(
         conn,
@@ -192,7 +192,7 @@ def search(
     if options.mmr is not None:
         step_rows = diversify(conn, store.STEPS, step_rows, lam=options.mmr, limit=options.steps)
     steps = _step_hits(conn, step_rows, prefer)
-    signatures = pending.result() if pending is not None else _search_signatures(conn, query, vector, options)
+    signatures = pending.result() if pending is not None else _search_signatures(conn, query, vector, options, prefer)
     return SearchResult(
         query_text=query.text,
         runbooks=runbooks,
@@ -203,9 +203,12 @@ def search(
 
 
 def _search_signatures(
-    conn: psycopg.Connection, query: SearchQuery, vector: np.ndarray | None, options: SearchOptions
+    conn: psycopg.Connection,
+    query: SearchQuery,
+    vector: np.ndarray | None,
+    options: SearchOptions,
+    prefer: dict[str, str | None],
 ) -> list[SignatureHit]:
-    prefer = {"prefer_service": query.service, "prefer_component": query.component}
     rows = store.hybrid_search(
         conn,
         store.SIGNATURES,
@@ -222,10 +225,14 @@ def _search_signatures(
 
 
 def _search_signatures_pooled(
-    pool: ConnectionPool, query: SearchQuery, vector: np.ndarray | None, options: SearchOptions
+    pool: ConnectionPool,
+    query: SearchQuery,
+    vector: np.ndarray | None,
+    options: SearchOptions,
+    prefer: dict[str, str | None],
 ) -> list[SignatureHit]:
     with pool.connection() as conn:
-        return _search_signatures(conn, query, vector, options)
+        return _search_signatures(conn, query, vector, options, prefer)
 
 
 def _candidates(page: int, mmr: float | None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,35 +15,40 @@ from tests.conftest import EVAL_DIR, PYTHON, REPO_ROOT
 PROMETHEUS = EVAL_DIR / "prometheus"
 
 
-@pytest.mark.skipif(not (PROMETHEUS / "alerts.jsonl").exists(), reason=f"evaluation data not found at {PROMETHEUS}")
-def test_harness_reports_every_leg_and_hybrid_beats_each(nocai_env: dict[str, str], tmp_path: Path) -> None:
-    saved = tmp_path / "calibration.json"
-    saved.write_text(json.dumps({**json.loads(DEFAULT_CALIBRATION.read_text()), "confidence_scaling": [2.0, -1.0]}))
+def run_eval(kind: str, env: dict[str, str], *options: str) -> dict[str, Any]:
+    """`nocai eval KIND` on the public prometheus set with ``--json``; its report."""
     proc = subprocess.run(
         [
             PYTHON,
             "-m",
             "ai_service.cli.app",
             "eval",
-            "retrieval",
+            kind,
             "--runbooks",
             str(PROMETHEUS / "runbooks"),
             "--alerts",
             str(PROMETHEUS / "alerts.jsonl"),
             "--no-runbook",
             str(PROMETHEUS / "alerts_no_runbook.jsonl"),
-            "--save-calibration",
-            str(saved),
+            *options,
             "--json",
         ],
         cwd=REPO_ROOT,
-        env=nocai_env,
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
+
+
+@pytest.mark.skipif(not (PROMETHEUS / "alerts.jsonl").exists(), reason=f"evaluation data not found at {PROMETHEUS}")
+def test_harness_reports_every_leg_and_hybrid_beats_each(nocai_env: dict[str, str], tmp_path: Path) -> None:
+    saved = tmp_path / "calibration.json"
+    saved.write_text(json.dumps({**json.loads(DEFAULT_CALIBRATION.read_text()), "confidence_scaling": [2.0, -1.0]}))
+    report = run_eval("retrieval", nocai_env, "--save-calibration", str(saved))
     legs = report["legs"]
     stored = json.loads(saved.read_text())
     assert stored["threshold"] == pytest.approx(report["calibration"]["threshold"])
@@ -66,29 +72,7 @@ def test_harness_reports_every_leg_and_hybrid_beats_each(nocai_env: dict[str, st
 
 @pytest.mark.skipif(not (PROMETHEUS / "alerts.jsonl").exists(), reason=f"evaluation data not found at {PROMETHEUS}")
 def test_triage_harness_reports_plan_accuracy_severity_and_calibration(nocai_env: dict[str, str]) -> None:
-    proc = subprocess.run(
-        [
-            PYTHON,
-            "-m",
-            "ai_service.cli.app",
-            "eval",
-            "triage",
-            "--runbooks",
-            str(PROMETHEUS / "runbooks"),
-            "--alerts",
-            str(PROMETHEUS / "alerts.jsonl"),
-            "--no-runbook",
-            str(PROMETHEUS / "alerts_no_runbook.jsonl"),
-            "--json",
-        ],
-        cwd=REPO_ROOT,
-        env=nocai_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = run_eval("triage", nocai_env)
     print("\n" + json.dumps({k: v for k, v in report.items() if k != "alerts"}, indent=1))
     # Floors well under what was measured (top-1 0.869, severity 1.000).
     assert report["runbook_top1"] >= 0.75 and report["severity_accuracy"] >= 0.9

@@ -15,6 +15,7 @@
 -- nocai:includes 007_hybrid_search.sql sha256=3870dace68d9a5b8fd0558ee5eebafcb67fcc9026fefc6cb60775c1c575cc089
 -- nocai:includes 008_alert_intake.sql sha256=81186c8ef09440c193999775eb7acd3e1a8278150568535934c8ff51d3056397
 -- nocai:includes 009_identifier_words.sql sha256=003f8c01d33a5c0144661e1d74f51d08cc54fa3f26cd8a90e9e20832f451f511
+-- nocai:includes 010_signature_fillfactor.sql sha256=1198a1178e5166710ef474c6540fa310b9272a2cb7a815a1062fe73b12b8f0de
 
 -- ================================================================================================
 -- 001_base_documents_chunks.sql
@@ -776,3 +777,18 @@ END
 $$;
 
 CREATE INDEX IF NOT EXISTS runbooks_tsv_idx ON runbooks USING gin (tsv);
+
+-- ================================================================================================
+-- 010_signature_fillfactor.sql
+-- ================================================================================================
+-- 010: room on each page of incident_signatures for in-place (HOT) updates.
+--
+-- Every triage counts the signatures it matched (match_count, the denominator of their track record) in the
+-- transaction that stores its result. On full pages each such UPDATE wrote the new row version to another page
+-- and inserted it into every index of the table, both HNSW indexes among them: 1.8 ms per triage at 100k
+-- signatures, about 60 % of updates. With a tenth of each page left free the new version stays on its page and
+-- touches no index (measured: 90 % of the updates in place, 0.3 ms per triage; the table's main fork grows by
+-- about a tenth, the vectors live in its TOAST table and do not).
+--
+-- Applies to pages written from now on (loads, VACUUM FULL); full pages gain room as old versions are pruned.
+ALTER TABLE incident_signatures SET (fillfactor = 90);

@@ -45,10 +45,12 @@ class Corpus:
     table: str
     key: str
     vectors: tuple[str, ...]
-    title: str | None  # column whose coverage by the query breaks near-ties
+    #: tsvector label of the title, whose coverage by the query breaks near-ties (the runbooks' tsvector labels
+    #: ``identifier_words(title)`` A, see db/schema.sql; reading it back is cheaper than parsing the title again)
+    title_label: str | None
 
 
-RUNBOOKS = Corpus("runbooks", "runbooks", "runbook_id", ("embedding", "title_embedding"), "title")
+RUNBOOKS = Corpus("runbooks", "runbooks", "runbook_id", ("embedding", "title_embedding"), "A")
 STEPS = Corpus("runbook_steps", "runbook_steps", "step_id", ("embedding",), None)
 SIGNATURES = Corpus(
     "incident_signatures", "incident_signatures", "incident_signature_id", ("embedding", "centroid"), None
@@ -167,15 +169,15 @@ def hybrid_search(
         for label, weight in FIELD_WEIGHTS.items()
     )
     title_expr = sql.SQL("0.0")
-    if corpus.title:
+    if corpus.title_label:
         title_expr = sql.SQL(
             "coalesce((SELECT sum(qi.idf) FILTER (WHERE qi.lexeme IS NOT NULL) / nullif(sum(ti.idf), 0)"
             " FROM (SELECT tl.lexeme, ln(1 + (cs.documents - coalesce(st.ndoc, 0) + 0.5)"
             "        / (coalesce(st.ndoc, 0) + 0.5)) AS idf"
-            "       FROM unnest(to_tsvector('english', identifier_words(r.{title}))) AS tl CROSS JOIN cs"
+            "       FROM unnest(ts_filter(r.tsv, ARRAY[{label}]::\"char\"[])) AS tl CROSS JOIN cs"
             "       LEFT JOIN search_term_stats AS st ON st.corpus = %(corpus)s AND st.lexeme = tl.lexeme) AS ti"
             " LEFT JOIN qi ON qi.lexeme = ti.lexeme), 0.0)"
-        ).format(title=sql.Identifier(corpus.title))
+        ).format(label=sql.Literal(corpus.title_label.lower()))
     statement = sql.SQL(
         """
 WITH q AS NOT MATERIALIZED (SELECT %(vector)s::vector AS v),
@@ -192,10 +194,10 @@ qi AS (
 ),
 qmass AS (SELECT nullif(sum(idf), 0) AS total FROM qi),
 tsq AS (
-    SELECT (SELECT string_agg(quote_literal(lexeme), ' | ')
+    SELECT (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery
             FROM (SELECT lexeme, sum(ndoc) OVER (ORDER BY idf DESC, lexeme) - ndoc AS rarer_docs FROM qi
                   ORDER BY idf DESC, lexeme LIMIT %(max_terms)s) AS top
-            WHERE rarer_docs * (SELECT avg_length FROM cs) < %(fts_budget)s)::tsquery AS q
+            WHERE rarer_docs * (SELECT avg_length FROM cs) < %(fts_budget)s) AS q
 ),
 vec AS (
     SELECT id, min(d) AS d FROM ({vector_union}) AS both_vectors GROUP BY id
@@ -208,12 +210,20 @@ fts_candidates AS (
     WHERE tsq.q IS NOT NULL AND t.tsv @@ tsq.q{where_f}
     ORDER BY ts_rank(t.tsv, tsq.q) DESC, t.{key} LIMIT %(fts_candidates)s
 ),
+-- Each candidate's tsvector is cut down to the query's lexemes once (length kept for BM25): unnesting
+-- whole documents, or reading their length per matched lexeme, costs more than the scoring itself.
+fts_docs AS MATERIALIZED (
+    SELECT c.id, length(c.tsv) AS len,
+           ts_delete(c.tsv, tsvector_to_array(ts_delete(c.tsv, (SELECT array_agg(lexeme) FROM qi)))) AS tsv
+    FROM fts_candidates AS c
+),
 fts_matched AS (
-    SELECT c.id, length(c.tsv) AS len, qi.idf, u.weights
-    FROM fts_candidates AS c CROSS JOIN LATERAL unnest(c.tsv) AS u
+    SELECT d.id, d.len, qi.idf, u.weights
+    FROM fts_docs AS d CROSS JOIN LATERAL unnest(d.tsv) AS u
     JOIN qi ON qi.lexeme = u.lexeme
 ),
-fts_weighted AS (
+-- Materialized: the weight is referenced twice below, and an inlined CTE would compute it twice.
+fts_weighted AS MATERIALIZED (
     SELECT m.id, m.len, m.idf,
            CASE WHEN cardinality(m.weights) = 0 THEN {default_weight}
                 ELSE {weight_sum} END AS w

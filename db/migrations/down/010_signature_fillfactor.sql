@@ -1,0 +1,2 @@
+-- Rollback of 010.
+ALTER TABLE incident_signatures RESET (fillfactor);

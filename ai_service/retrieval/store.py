@@ -174,7 +174,7 @@ def hybrid_search(
             "coalesce((SELECT sum(qi.idf) FILTER (WHERE qi.lexeme IS NOT NULL) / nullif(sum(ti.idf), 0)"
             " FROM (SELECT tl.lexeme, ln(1 + (cs.documents - coalesce(st.ndoc, 0) + 0.5)"
             "        / (coalesce(st.ndoc, 0) + 0.5)) AS idf"
-            "       FROM unnest(ts_filter(r.tsv, ARRAY[{label}]::\"char\"[])) AS tl CROSS JOIN cs"
+            '       FROM unnest(ts_filter(r.tsv, ARRAY[{label}]::"char"[])) AS tl CROSS JOIN cs'
             "       LEFT JOIN search_term_stats AS st ON st.corpus = %(corpus)s AND st.lexeme = tl.lexeme) AS ti"
             " LEFT JOIN qi ON qi.lexeme = ti.lexeme), 0.0)"
         ).format(label=sql.Literal(corpus.title_label.lower()))

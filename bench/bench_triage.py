@@ -23,10 +23,10 @@ Printed: p50 / p95 / p99 / mean milliseconds per alert, alerts per second sustai
 wall-clock seconds of the loop), where the time goes (intake, embedding, search, judgement + store), the
 baseline in the same run (``retrieval.service.search`` alone on the same alerts, with triage's options) and the
 ratio to it, and sanity figures: rows written, plans with steps, and the share of plans whose first step comes
-from a runbook of the alert's own topic. It runs twice on the default server: the statements one after another,
-then with the signature search on a pooled connection beside the others (``search(..., pool=...)``, as the
-service's workers will). With ``--shared-buffers`` the server is restarted with that setting and the pooled run
-repeated.
+from a runbook of the alert's own topic. It runs twice with the embedded server's default ``shared_buffers``
+(``NOCAI_EMBEDDED_SHARED_BUFFERS``, 512MB): the statements one after another, then with the signature search on
+a pooled connection beside the others (``search(..., pool=...)``, as the service's workers will). With
+``--shared-buffers`` the server is restarted with that setting and the pooled run repeated.
 
 Targets reported against (not asserted): p50 <= 25 ms, p99 <= 80 ms.
 """
@@ -298,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ai_service.alerts.adapters import parse_alerts
+    from ai_service.config import Settings
     from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
     from ai_service.policy.service import load_policy
     from ai_service.retrieval.query_text import build_query
@@ -310,7 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     centres = kb._normalise(rng.standard_normal((args.topics, kb.DIM)).astype(np.float32))
     print(f"generating {args.steps} steps and {args.signatures} signatures ...", flush=True)
     corpus = kb.make_corpus(args.steps, args.signatures, topics, centres, rng)
-    labels = ["default, sequential", "default, signatures on a pooled connection"]
+    default_buffers = Settings.model_fields["embedded_shared_buffers"].default
+    labels = [
+        f"shared_buffers={default_buffers} (default), sequential",
+        f"shared_buffers={default_buffers} (default), signatures on a pooled connection",
+    ]
     if args.shared_buffers:
         labels.append(f"shared_buffers={args.shared_buffers}, signatures on a pooled connection")
     batches: dict[str, tuple[list[dict[str, Any]], list[int], list[str]]] = {}
@@ -359,8 +364,10 @@ def main(argv: list[str] | None = None) -> int:
         embedder = TimedEmbedder(real, vectors)
         policy = load_policy()
         runs = []
+        print(f"restarting the server with shared_buffers={default_buffers} ...", flush=True)
+        server.restart({"shared_buffers": default_buffers})
         for label in labels:
-            if label.startswith("shared_buffers"):
+            if "(default)" not in label:
                 print(f"restarting the server with {label} ...", flush=True)
                 server.restart({"shared_buffers": args.shared_buffers})
             pooled = "pooled" in label

@@ -149,6 +149,10 @@ def hybrid_search(
     * ``meta_bonus``: half of that much for each of service and component matching the preferred value, scaled
       to one rank step at the *bottom* of the legs (``rank_step(k, leg_limit)``), the smallest difference one
       rank position makes. A hit ranked below another in both legs therefore never overtakes it on metadata.
+
+    ``detail`` (default: ``limit``) is how many of the best rows are read in full: query coverage and the
+    unexplained term for those only, title coverage only for rows that can still reach them. The rows past it
+    carry both legs' ranks and scores (callers read them for abstention features) without that detail.
     """
     where_v, params_v = _filters(corpus, filters, "t")
     vector_parts = [
@@ -246,9 +250,16 @@ fused AS (
            coalesce(%(w_vec)s / (%(k)s + v.rank), 0) + coalesce(%(w_fts)s / (%(k)s + f.rank), 0) AS rrf
     FROM vec_ranked AS v FULL JOIN fts_ranked AS f ON f.id = v.id
 ),
+-- Title coverage only where it can matter: a row whose RRF plus the largest possible bonuses stays below the
+-- detail-th best RRF cannot reach the detailed rows (its coverage is reported as 0).
+title_cut AS (
+    SELECT coalesce(min(best.rrf), 0) - %(title_gap)s - %(meta_gap)s AS rrf
+    FROM (SELECT rrf FROM fused ORDER BY rrf DESC LIMIT %(detail)s) AS best
+),
 candidates AS MATERIALIZED (
     SELECT fused.id, fused.vec_rank, fused.vec_score, fused.fts_rank, fused.fts_score, fused.rrf,
-           {title_expr} AS title_coverage, r.service, r.component
+           CASE WHEN fused.rrf >= (SELECT rrf FROM title_cut) THEN {title_expr} ELSE 0.0 END AS title_coverage,
+           r.service, r.component
     FROM fused JOIN {table} AS r ON r.{key} = fused.id
 ),
 scored AS (

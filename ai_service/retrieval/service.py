@@ -9,7 +9,7 @@ not reach the query; service / component labels become soft preferences (bounded
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -51,7 +51,8 @@ class SearchOptions:
     steps_from_top_runbooks: bool = False
 
 
-#: Runs the signature search of ``search(..., pool=...)`` beside the caller's own statements.
+#: Runs the full-text legs while the query is embedded, and the signature search of ``search(..., pool=...)``
+#: beside the caller's own statements.
 _BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="nocai-search")
 
 
@@ -141,29 +142,49 @@ def search(
 ) -> SearchResult:
     """Search runbooks, steps and signatures for ``query``; see the module docstring.
 
-    With ``pool``, the signatures are searched on a connection of the pool while runbooks and steps are searched
-    on ``conn``: the statements are independent, and each runs in its own server process (on two cores the
-    signature statement, the costliest, then costs no wall time of its own).
+    The full-text legs need no query vector, so they run while the query is embedded: the runbooks' on ``conn``
+    (idle meanwhile), the signatures' on a pooled connection when there is ``pool``, else on ``conn`` after the
+    runbooks'. With ``pool``, the whole signature search runs there, beside the runbook and step statements on
+    ``conn``: each statement runs in its own server process, and on two cores the signature statement then
+    costs no wall time of its own. The results are those of one statement per corpus.
     """
     options = options or SearchOptions()
     if isinstance(query, str):
         query = SearchQuery(text=query)
-    vector = embedder.embed_query(query.text) if query.text.strip() else None
+    text = query.text if query.text.strip() else ""
     prefer = {"prefer_service": query.service, "prefer_component": query.component}
     calibration = calibration or load_calibration()
-    pending = None
+    corpus_filters = _runbook_filters(options.filters)
+    vector_ready: Future[np.ndarray | None] = Future()
+    runbook_text = signature_text = pending = None
+    if text:
+        runbook_text = _BACKGROUND.submit(store.fulltext_leg, conn, store.RUNBOOKS, text=text, filters=corpus_filters)
     if pool is not None:
-        pending = _BACKGROUND.submit(_search_signatures_pooled, pool, query, vector, options, prefer)
+        pending = _BACKGROUND.submit(_search_signatures_pooled, pool, query, vector_ready, options, prefer)
+    elif text:
+        signature_text = _BACKGROUND.submit(
+            store.fulltext_leg, conn, store.SIGNATURES, text=text, filters=corpus_filters
+        )
+    try:
+        vector = embedder.embed_query(text) if text else None
+    except BaseException as exc:
+        vector_ready.set_exception(exc)
+        for task in (runbook_text, signature_text, pending):
+            if task is not None:
+                task.exception()  # wait: ``conn`` is the caller's again only when its statements are done
+        raise
+    vector_ready.set_result(vector)
 
     runbook_rows = store.hybrid_search(
         conn,
         store.RUNBOOKS,
         text=query.text,
         vector=vector,
-        filters=_runbook_filters(options.filters),
+        filters=corpus_filters,
         k=options.k,
         limit=max(options.runbooks, FEATURE_ROWS),
         detail=options.runbooks,  # coverage is read for the top hit and the returned ones only
+        fulltext=runbook_text.result() if runbook_text is not None else None,
         **prefer,
     )
     features = abstention_features(runbook_rows)
@@ -192,7 +213,11 @@ def search(
     if options.mmr is not None:
         step_rows = diversify(conn, store.STEPS, step_rows, lam=options.mmr, limit=options.steps)
     steps = _step_hits(conn, step_rows, prefer)
-    signatures = pending.result() if pending is not None else _search_signatures(conn, query, vector, options, prefer)
+    if pending is not None:
+        signatures = pending.result()
+    else:
+        fulltext = signature_text.result() if signature_text is not None else None
+        signatures = _search_signatures(conn, query, vector, options, prefer, fulltext)
     return SearchResult(
         query_text=query.text,
         runbooks=runbooks,
@@ -208,6 +233,7 @@ def _search_signatures(
     vector: np.ndarray | None,
     options: SearchOptions,
     prefer: dict[str, str | None],
+    fulltext: store.FulltextLeg | None = None,
 ) -> list[SignatureHit]:
     rows = store.hybrid_search(
         conn,
@@ -217,6 +243,7 @@ def _search_signatures(
         filters=_runbook_filters(options.filters),
         k=options.k,
         limit=_candidates(options.signatures, options.mmr),
+        fulltext=fulltext,
         **prefer,
     )
     if options.mmr is not None:
@@ -227,12 +254,19 @@ def _search_signatures(
 def _search_signatures_pooled(
     pool: ConnectionPool,
     query: SearchQuery,
-    vector: np.ndarray | None,
+    vector_ready: Future[np.ndarray | None],
     options: SearchOptions,
     prefer: dict[str, str | None],
 ) -> list[SignatureHit]:
+    """The signature search on a pooled connection: its full-text leg first, then, once the query vector is
+    ready, the vector leg and the fusion."""
     with pool.connection() as conn:
-        return _search_signatures(conn, query, vector, options, prefer)
+        fulltext = None
+        if query.text.strip():
+            fulltext = store.fulltext_leg(
+                conn, store.SIGNATURES, text=query.text, filters=_runbook_filters(options.filters)
+            )
+        return _search_signatures(conn, query, vector_ready.result(), options, prefer, fulltext)
 
 
 def _candidates(page: int, mmr: float | None) -> int:

@@ -1,4 +1,5 @@
-"""The SQL of hybrid retrieval: one statement per corpus runs both legs and fuses them.
+"""The SQL of hybrid retrieval: one statement per corpus runs both legs and fuses them (or the full-text leg
+runs first on its own, ``fulltext_leg``, while the query is embedded, and the statement takes its result).
 
 Each statement, in one round trip:
 
@@ -120,71 +121,8 @@ def _filters(corpus: Corpus, filters: Filters, alias: str) -> tuple[sql.Composab
     return sql.SQL(" AND ") + sql.SQL(" AND ").join(parts), params
 
 
-def hybrid_search(
-    conn: psycopg.Connection,
-    corpus: Corpus,
-    *,
-    text: str,
-    vector: np.ndarray | None,
-    filters: Filters = Filters(),
-    k: int = 10,
-    limit: int = 10,
-    leg_limit: int = 50,
-    fts_candidates: int = 100,
-    max_terms: int = 12,
-    fts_budget: int = 60_000,
-    detail: int | None = None,
-    vec_weight: float = 1.0,
-    fts_weight: float = 1.0,
-    prefer_service: str | None = None,
-    prefer_component: str | None = None,
-) -> list[FusedRow]:
-    """Both legs and their RRF fusion for ``corpus``, best first (at most ``limit`` rows).
-
-    Two bounded extras are added to the fused score, each returned for provenance:
-
-    * ``title_bonus`` (runbooks): the share of the title's IDF mass the query contains, times one rank step at
-      the top of a leg (``rank_step(k, 1)``). It can only reorder hits whose fused scores are within one top
-      rank position of each other — a tie-break for runbooks that differ mainly by what their title names.
-    * ``meta_bonus``: half of that much for each of service and component matching the preferred value, scaled
-      to one rank step at the *bottom* of the legs (``rank_step(k, leg_limit)``), the smallest difference one
-      rank position makes. A hit ranked below another in both legs therefore never overtakes it on metadata.
-
-    ``detail`` (default: ``limit``) is how many of the best rows are read in full: query coverage and the
-    unexplained term for those only, title coverage only for rows that can still reach them. The rows past it
-    carry both legs' ranks and scores (callers read them for abstention features) without that detail.
-    """
-    where_v, params_v = _filters(corpus, filters, "t")
-    vector_parts = [
-        sql.SQL(
-            "(SELECT t.{key} AS id, t.{vec} <=> q.v AS d FROM {table} AS t, q"
-            " WHERE q.v IS NOT NULL AND t.{vec} IS NOT NULL{where} ORDER BY t.{vec} <=> q.v LIMIT %(leg_limit)s)"
-        ).format(
-            key=sql.Identifier(corpus.key), vec=sql.Identifier(v), table=sql.Identifier(corpus.table), where=where_v
-        )
-        for v in corpus.vectors
-    ]
-    # A term's frequency weighted by field: each position counts its label's weight (array_positions counts
-    # them without a per-row subquery; an unlabelled position is D).
-    weight_sum = sql.SQL(" + ").join(
-        sql.SQL("{}::float8 * cardinality(array_positions(m.weights, {}))").format(
-            sql.Literal(weight), sql.Literal(label)
-        )
-        for label, weight in FIELD_WEIGHTS.items()
-    )
-    title_expr = sql.SQL("0.0")
-    if corpus.title_label:
-        title_expr = sql.SQL(
-            "coalesce((SELECT sum(qi.idf) FILTER (WHERE qi.lexeme IS NOT NULL) / nullif(sum(ti.idf), 0)"
-            " FROM (SELECT tl.lexeme, ln(1 + (cs.documents - coalesce(st.ndoc, 0) + 0.5)"
-            "        / (coalesce(st.ndoc, 0) + 0.5)) AS idf"
-            '       FROM unnest(ts_filter(r.tsv, ARRAY[{label}]::"char"[])) AS tl CROSS JOIN cs'
-            "       LEFT JOIN search_term_stats AS st ON st.corpus = %(corpus)s AND st.lexeme = tl.lexeme) AS ti"
-            " LEFT JOIN qi ON qi.lexeme = ti.lexeme), 0.0)"
-        ).format(label=sql.Literal(corpus.title_label.lower()))
-    statement = sql.SQL(
-        """
-WITH q AS NOT MATERIALIZED (SELECT %(vector)s::vector AS v),
+#: The query's lexemes with their document frequency and IDF in the corpus (every statement starts with these).
+_QUERY_TERMS = """
 cs AS (
     SELECT coalesce(max(documents), 0)::float8 AS documents, coalesce(max(avg_length), 1.0) AS avg_length
     FROM search_corpus_stats WHERE corpus = %(corpus)s
@@ -196,18 +134,16 @@ qi AS (
     FROM ql CROSS JOIN cs
     LEFT JOIN search_term_stats AS st ON st.corpus = %(corpus)s AND st.lexeme = ql.lexeme
 ),
-qmass AS (SELECT nullif(sum(idf), 0) AS total FROM qi),
+qmass AS (SELECT nullif(sum(idf), 0) AS total FROM qi)
+"""
+
+#: The full-text leg: candidates from the GIN index, pre-ranked, then scored with BM25 (``fts_ranked``).
+_FULLTEXT_LEG = """
 tsq AS (
     SELECT (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery
             FROM (SELECT lexeme, sum(ndoc) OVER (ORDER BY idf DESC, lexeme) - ndoc AS rarer_docs FROM qi
                   ORDER BY idf DESC, lexeme LIMIT %(max_terms)s) AS top
             WHERE rarer_docs * (SELECT avg_length FROM cs) < %(fts_budget)s) AS q
-),
-vec AS (
-    SELECT id, min(d) AS d FROM ({vector_union}) AS both_vectors GROUP BY id
-),
-vec_ranked AS (
-    SELECT id, 1 - d AS score, row_number() OVER (ORDER BY d, id) AS rank FROM vec ORDER BY d, id LIMIT %(leg_limit)s
 ),
 fts_candidates AS (
     SELECT t.{key} AS id, t.tsv FROM {table} AS t, tsq
@@ -243,6 +179,24 @@ fts_scored AS (
 fts_ranked AS (
     SELECT id, score, matched_idf, row_number() OVER (ORDER BY score DESC, id) AS rank
     FROM fts_scored ORDER BY score DESC, id LIMIT %(leg_limit)s
+)
+"""
+
+#: A full-text leg computed beforehand (``fulltext_leg``), passed in as two arrays in rank order.
+_GIVEN_FULLTEXT_LEG = """
+fts_ranked AS (
+    SELECT f.id, f.score, f.rank
+    FROM unnest(%(fts_ids)s::text[], %(fts_scores)s::float8[]) WITH ORDINALITY AS f(id, score, rank)
+)
+"""
+
+#: The vector leg, the fusion and the page (after ``_QUERY_TERMS`` and one of the full-text legs).
+_VECTOR_AND_FUSION = """
+vec AS (
+    SELECT id, min(d) AS d FROM ({vector_union}) AS both_vectors GROUP BY id
+),
+vec_ranked AS (
+    SELECT id, 1 - d AS score, row_number() OVER (ORDER BY d, id) AS rank FROM vec ORDER BY d, id LIMIT %(leg_limit)s
 ),
 fused AS (
     SELECT coalesce(v.id, f.id) AS id, v.rank AS vec_rank, v.score AS vec_score, f.rank AS fts_rank,
@@ -290,26 +244,150 @@ SELECT p.id, p.vec_rank, p.vec_score, p.fts_rank, p.fts_score, p.rrf,
 FROM page AS p JOIN {table} AS r ON r.{key} = p.id
 ORDER BY p.position
 """
-    ).format(
-        vector_union=sql.SQL(" UNION ALL ").join(vector_parts),
-        key=sql.Identifier(corpus.key),
-        table=sql.Identifier(corpus.table),
-        where_f=where_v,
-        weight_sum=weight_sum,
-        default_weight=sql.Literal(FIELD_WEIGHTS["D"]),
-        title_expr=title_expr,
+
+
+@dataclass(frozen=True)
+class FulltextLeg:
+    """One corpus's full-text leg for one query: ids and BM25 scores, best first (see ``fulltext_leg``)."""
+
+    ids: tuple[str, ...]
+    scores: tuple[float, ...]
+
+
+def _fulltext_sql(corpus: Corpus, filters: Filters) -> tuple[dict[str, sql.Composable], dict[str, object]]:
+    """The placeholders of ``_FULLTEXT_LEG`` for ``corpus`` and the filter parameters they use."""
+    where, params = _filters(corpus, filters, "t")
+    # A term's frequency weighted by field: each position counts its label's weight (array_positions counts
+    # them without a per-row subquery; an unlabelled position is D).
+    weight_sum = sql.SQL(" + ").join(
+        sql.SQL("{}::float8 * cardinality(array_positions(m.weights, {}))").format(
+            sql.Literal(weight), sql.Literal(label)
+        )
+        for label, weight in FIELD_WEIGHTS.items()
     )
-    params: dict[str, object] = {
-        "vector": Vector(vector) if vector is not None else None,
+    parts = {
+        "key": sql.Identifier(corpus.key),
+        "table": sql.Identifier(corpus.table),
+        "where_f": where,
+        "weight_sum": weight_sum,
+        "default_weight": sql.Literal(FIELD_WEIGHTS["D"]),
+    }
+    return parts, params
+
+
+def _fulltext_params(
+    text: str, corpus: Corpus, leg_limit: int, fts_candidates: int, max_terms: int, fts_budget: int
+) -> dict[str, object]:
+    return {
         "text": text,
         "corpus": corpus.name,
         "leg_limit": leg_limit,
         "fts_candidates": fts_candidates,
         "max_terms": max_terms,
         "fts_budget": fts_budget,
-        "detail": limit if detail is None else detail,
         "k1": BM25_K1,
         "b": BM25_B,
+    }
+
+
+def fulltext_leg(
+    conn: psycopg.Connection,
+    corpus: Corpus,
+    *,
+    text: str,
+    filters: Filters = Filters(),
+    leg_limit: int = 50,
+    fts_candidates: int = 100,
+    max_terms: int = 12,
+    fts_budget: int = 60_000,
+) -> FulltextLeg:
+    """The full-text leg of ``hybrid_search`` on its own, for ``hybrid_search(..., fulltext=...)``.
+
+    It needs no query vector, so a caller can run it while the query is being embedded (``retrieval.service``
+    does) and hand it to ``hybrid_search`` with the same ``filters`` and ``leg_limit``: the result is the same
+    as one statement's, the full-text work is just done earlier.
+    """
+    parts, filter_params = _fulltext_sql(corpus, filters)
+    statement = sql.SQL(
+        "WITH" + _QUERY_TERMS + "," + _FULLTEXT_LEG + "SELECT id, score FROM fts_ranked ORDER BY rank"
+    ).format(**parts)
+    params = _fulltext_params(text, corpus, leg_limit, fts_candidates, max_terms, fts_budget) | filter_params
+    rows = conn.execute(statement, params).fetchall()
+    return FulltextLeg(ids=tuple(r[0] for r in rows), scores=tuple(float(r[1]) for r in rows))
+
+
+def hybrid_search(
+    conn: psycopg.Connection,
+    corpus: Corpus,
+    *,
+    text: str,
+    vector: np.ndarray | None,
+    filters: Filters = Filters(),
+    k: int = 10,
+    limit: int = 10,
+    leg_limit: int = 50,
+    fts_candidates: int = 100,
+    max_terms: int = 12,
+    fts_budget: int = 60_000,
+    detail: int | None = None,
+    vec_weight: float = 1.0,
+    fts_weight: float = 1.0,
+    prefer_service: str | None = None,
+    prefer_component: str | None = None,
+    fulltext: FulltextLeg | None = None,
+) -> list[FusedRow]:
+    """Both legs and their RRF fusion for ``corpus``, best first (at most ``limit`` rows).
+
+    Two bounded extras are added to the fused score, each returned for provenance:
+
+    * ``title_bonus`` (runbooks): the share of the title's IDF mass the query contains, times one rank step at
+      the top of a leg (``rank_step(k, 1)``). It can only reorder hits whose fused scores are within one top
+      rank position of each other — a tie-break for runbooks that differ mainly by what their title names.
+    * ``meta_bonus``: half of that much for each of service and component matching the preferred value, scaled
+      to one rank step at the *bottom* of the legs (``rank_step(k, leg_limit)``), the smallest difference one
+      rank position makes. A hit ranked below another in both legs therefore never overtakes it on metadata.
+
+    ``detail`` (default: ``limit``) is how many of the best rows are read in full: query coverage and the
+    unexplained term for those only, title coverage only for rows that can still reach them. The rows past it
+    carry both legs' ranks and scores (callers read them for abstention features) without that detail.
+
+    ``fulltext``: the full-text leg already computed by ``fulltext_leg`` (same corpus, text, filters and
+    ``leg_limit``); the statement then runs the vector leg and the fusion only.
+    """
+    fulltext_parts, params_v = _fulltext_sql(corpus, filters)
+    where_v = fulltext_parts["where_f"]
+    vector_parts = [
+        sql.SQL(
+            "(SELECT t.{key} AS id, t.{vec} <=> q.v AS d FROM {table} AS t, q"
+            " WHERE q.v IS NOT NULL AND t.{vec} IS NOT NULL{where} ORDER BY t.{vec} <=> q.v LIMIT %(leg_limit)s)"
+        ).format(
+            key=sql.Identifier(corpus.key), vec=sql.Identifier(v), table=sql.Identifier(corpus.table), where=where_v
+        )
+        for v in corpus.vectors
+    ]
+    title_expr = sql.SQL("0.0")
+    if corpus.title_label:
+        title_expr = sql.SQL(
+            "coalesce((SELECT sum(qi.idf) FILTER (WHERE qi.lexeme IS NOT NULL) / nullif(sum(ti.idf), 0)"
+            " FROM (SELECT tl.lexeme, ln(1 + (cs.documents - coalesce(st.ndoc, 0) + 0.5)"
+            "        / (coalesce(st.ndoc, 0) + 0.5)) AS idf"
+            '       FROM unnest(ts_filter(r.tsv, ARRAY[{label}]::"char"[])) AS tl CROSS JOIN cs'
+            "       LEFT JOIN search_term_stats AS st ON st.corpus = %(corpus)s AND st.lexeme = tl.lexeme) AS ti"
+            " LEFT JOIN qi ON qi.lexeme = ti.lexeme), 0.0)"
+        ).format(label=sql.Literal(corpus.title_label.lower()))
+    fulltext_sql = _GIVEN_FULLTEXT_LEG if fulltext is not None else _FULLTEXT_LEG
+    statement = sql.SQL(
+        "WITH q AS NOT MATERIALIZED (SELECT %(vector)s::vector AS v),"
+        + _QUERY_TERMS
+        + ","
+        + fulltext_sql
+        + ","
+        + _VECTOR_AND_FUSION
+    ).format(**fulltext_parts, vector_union=sql.SQL(" UNION ALL ").join(vector_parts), title_expr=title_expr)
+    params: dict[str, object] = {
+        **_fulltext_params(text, corpus, leg_limit, fts_candidates, max_terms, fts_budget),
+        "vector": Vector(vector) if vector is not None else None,
+        "detail": limit if detail is None else detail,
         "k": float(k),
         "w_vec": float(vec_weight),
         "w_fts": float(fts_weight),
@@ -320,6 +398,9 @@ ORDER BY p.position
         "prefer_component": prefer_component,
         **params_v,
     }
+    if fulltext is not None:
+        params["fts_ids"] = list(fulltext.ids)
+        params["fts_scores"] = list(fulltext.scores)
     rows = conn.execute(statement, params).fetchall()
     return [
         FusedRow(

@@ -248,3 +248,45 @@ def test_signatures_searched_on_a_pooled_connection_give_the_same_result(
     ]
     assert [s.step_id for s in pooled.steps] == [s.step_id for s in alone.steps]
     assert pooled.abstention == alone.abstention
+
+
+@pytest.mark.parametrize("corpus", store.CORPORA, ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    ("text", "filters"),
+    [
+        ("FATAL: sorry, too many clients already; connection pool exhausted", store.Filters()),
+        ("disk usage above 95 percent, logs growing", store.Filters(service="web")),
+        ("zzqx unknownword", store.Filters()),
+    ],
+)
+def test_a_full_text_leg_run_ahead_gives_the_one_statement_result(
+    conn: psycopg.Connection, embedder: LocalMiniLMEmbedder, corpus: store.Corpus, text: str, filters: store.Filters
+) -> None:
+    vector = embedder.embed_query(text)
+    ahead = store.fulltext_leg(conn, corpus, text=text, filters=filters)
+    kwargs = {"text": text, "vector": vector, "filters": filters, "limit": 20, "prefer_service": "postgres"}
+    one_statement = store.hybrid_search(conn, corpus, **kwargs)
+    assert store.hybrid_search(conn, corpus, fulltext=ahead, **kwargs) == one_statement
+    for row in one_statement:  # the leg run ahead is the statement's own full-text leg, rank for rank
+        if row.fts_rank is not None:
+            assert ahead.ids[row.fts_rank - 1] == row.id
+            assert ahead.scores[row.fts_rank - 1] == pytest.approx(row.fts_score)
+
+
+class _FailingEmbedder(LocalMiniLMEmbedder):
+    def embed_query(self, text: str) -> np.ndarray:
+        raise RuntimeError("embedding endpoint down")
+
+
+def test_a_failed_embedding_leaves_the_connection_free(kb_url: str, conn: psycopg.Connection) -> None:
+    from db.connection import create_pool
+
+    text = "FATAL: sorry, too many clients already; connection pool exhausted"
+    with pytest.raises(RuntimeError, match="embedding endpoint down"):
+        search(conn, _FailingEmbedder(), text)
+    assert conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE  # nothing left running on it
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+    with create_pool(url=kb_url, min_size=1, max_size=2) as pool:
+        with pytest.raises(RuntimeError, match="embedding endpoint down"):
+            search(conn, _FailingEmbedder(), text, pool=pool)
+        assert pool.get_stats().get("pool_available", 0) >= 1  # the pooled connection came back

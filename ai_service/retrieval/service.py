@@ -9,7 +9,7 @@ not reach the query; service / component labels become soft preferences (bounded
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -51,8 +51,8 @@ class SearchOptions:
     steps_from_top_runbooks: bool = False
 
 
-#: Runs the full-text legs while the query is embedded, and the signature search of ``search(..., pool=...)``
-#: beside the caller's own statements.
+#: Runs the full-text legs while the query is embedded (``search`` without a pool), or the signature search
+#: beside the caller's own statements (``search(..., pool=...)``).
 _BACKGROUND = ThreadPoolExecutor(max_workers=8, thread_name_prefix="nocai-search")
 
 
@@ -142,11 +142,12 @@ def search(
 ) -> SearchResult:
     """Search runbooks, steps and signatures for ``query``; see the module docstring.
 
-    The full-text legs need no query vector, so they run while the query is embedded: the runbooks' on ``conn``
-    (idle meanwhile), the signatures' on a pooled connection when there is ``pool``, else on ``conn`` after the
-    runbooks'. With ``pool``, the whole signature search runs there, beside the runbook and step statements on
-    ``conn``: each statement runs in its own server process, and on two cores the signature statement then
-    costs no wall time of its own. The results are those of one statement per corpus.
+    Without ``pool``, the statements run on ``conn``, and the full-text legs (which need no query vector) run
+    while the query is embedded, since ``conn`` idles meanwhile. With ``pool``, the signature search runs on a
+    pooled connection once the query is embedded, beside the runbook and step statements on ``conn``: each
+    statement has its own server process, and on two cores the signature statement costs no wall time of its
+    own. (Legs run ahead as well then only contend with the embedding model's threads for the same cores:
+    ``bench/bench_triage.py`` measured it slower.) Either way, the results are those of one statement per corpus.
     """
     options = options or SearchOptions()
     if isinstance(query, str):
@@ -155,25 +156,21 @@ def search(
     prefer = {"prefer_service": query.service, "prefer_component": query.component}
     calibration = calibration or load_calibration()
     corpus_filters = _runbook_filters(options.filters)
-    vector_ready: Future[np.ndarray | None] = Future()
-    runbook_text = signature_text = pending = None
-    if text:
+    runbook_text = signature_text = None
+    if text and pool is None:
         runbook_text = _BACKGROUND.submit(store.fulltext_leg, conn, store.RUNBOOKS, text=text, filters=corpus_filters)
-    if pool is not None:
-        pending = _BACKGROUND.submit(_search_signatures_pooled, pool, query, vector_ready, options, prefer)
-    elif text:
         signature_text = _BACKGROUND.submit(
             store.fulltext_leg, conn, store.SIGNATURES, text=text, filters=corpus_filters
         )
     try:
         vector = embedder.embed_query(text) if text else None
-    except BaseException as exc:
-        vector_ready.set_exception(exc)
-        for task in (runbook_text, signature_text, pending):
+    finally:
+        for task in (runbook_text, signature_text):
             if task is not None:
                 task.exception()  # wait: ``conn`` is the caller's again only when its statements are done
-        raise
-    vector_ready.set_result(vector)
+    pending = None
+    if pool is not None:
+        pending = _BACKGROUND.submit(_search_signatures_pooled, pool, query, vector, options, prefer)
 
     runbook_rows = store.hybrid_search(
         conn,
@@ -254,19 +251,12 @@ def _search_signatures(
 def _search_signatures_pooled(
     pool: ConnectionPool,
     query: SearchQuery,
-    vector_ready: Future[np.ndarray | None],
+    vector: np.ndarray | None,
     options: SearchOptions,
     prefer: dict[str, str | None],
 ) -> list[SignatureHit]:
-    """The signature search on a pooled connection: its full-text leg first, then, once the query vector is
-    ready, the vector leg and the fusion."""
     with pool.connection() as conn:
-        fulltext = None
-        if query.text.strip():
-            fulltext = store.fulltext_leg(
-                conn, store.SIGNATURES, text=query.text, filters=_runbook_filters(options.filters)
-            )
-        return _search_signatures(conn, query, vector_ready.result(), options, prefer, fulltext)
+        return _search_signatures(conn, query, vector, options, prefer)
 
 
 def _candidates(page: int, mmr: float | None) -> int:

@@ -410,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
                             "alerts_per_s": 1000 / float(np.mean(r.total_ms)),
                             "search_p50_ms": _pct(r.search_ms, 50),
                             "rows": r.rows,
+                            "alerts": len(r.total_ms),
+                            "plans_with_steps": r.with_steps,
+                            "first_step_on_topic": r.on_topic,
                         }
                         for r in runs
                     ],

@@ -170,7 +170,7 @@ def search(
                 task.exception()  # wait: ``conn`` is the caller's again only when its statements are done
     pending = None
     if pool is not None:
-        pending = _BACKGROUND.submit(_search_signatures_pooled, pool, query, vector, options, prefer)
+        pending = _BACKGROUND.submit(_search_signatures_pooled, pool, query, vector, options, corpus_filters, prefer)
 
     runbook_rows = store.hybrid_search(
         conn,
@@ -214,7 +214,7 @@ def search(
         signatures = pending.result()
     else:
         fulltext = signature_text.result() if signature_text is not None else None
-        signatures = _search_signatures(conn, query, vector, options, prefer, fulltext)
+        signatures = _search_signatures(conn, query, vector, options, corpus_filters, prefer, fulltext)
     return SearchResult(
         query_text=query.text,
         runbooks=runbooks,
@@ -229,15 +229,17 @@ def _search_signatures(
     query: SearchQuery,
     vector: np.ndarray | None,
     options: SearchOptions,
+    filters: store.Filters,
     prefer: dict[str, str | None],
     fulltext: store.FulltextLeg | None = None,
 ) -> list[SignatureHit]:
+    """``fulltext``, when given, was computed with the same ``filters``."""
     rows = store.hybrid_search(
         conn,
         store.SIGNATURES,
         text=query.text,
         vector=vector,
-        filters=_runbook_filters(options.filters),
+        filters=filters,
         k=options.k,
         limit=_candidates(options.signatures, options.mmr),
         fulltext=fulltext,
@@ -253,10 +255,11 @@ def _search_signatures_pooled(
     query: SearchQuery,
     vector: np.ndarray | None,
     options: SearchOptions,
+    filters: store.Filters,
     prefer: dict[str, str | None],
 ) -> list[SignatureHit]:
     with pool.connection() as conn:
-        return _search_signatures(conn, query, vector, options, prefer)
+        return _search_signatures(conn, query, vector, options, filters, prefer)
 
 
 def _candidates(page: int, mmr: float | None) -> int:

@@ -71,9 +71,14 @@ class Run:
     triage_ms: list[float] = field(default_factory=list)
     search_ms: list[float] = field(default_factory=list)  # baseline: retrieval.service.search alone
     rows: dict[str, int] = field(default_factory=dict)
-    with_steps: float = 0.0
-    signature_first: float = 0.0
-    on_topic: float = 0.0
+    # counts of measured alerts: with a plan, whose first step comes from signature history / the alert's topic
+    with_steps: int = 0
+    signature_first: int = 0
+    on_topic: int = 0
+
+    def share(self, count: int) -> float:
+        return count / max(len(self.total_ms), 1)
+
     bands: dict[str, int] = field(default_factory=dict)
 
 
@@ -157,20 +162,15 @@ def triage_one(
     topic: int,
     policy: Any,
     pool: Any,
+    never_abstain: Any,
     runbook_topic: dict[str, int],
     run: Run | None,
 ) -> None:
     """One alert end to end (parse, intake, ``triage_incident``), recorded into ``run`` unless it is None."""
-    from dataclasses import replace
-
     from ai_service.alerts.adapters import parse_alerts
     from ai_service.alerts.service import receive_alert
-    from ai_service.retrieval.service import load_calibration
     from ai_service.triage.pipeline import triage_incident
 
-    # The synthetic texts are word salad that the shipped abstention rule rightly rejects; a no-match triage builds
-    # no plan, so abstention is turned off here to time the whole path (search, vote, plan, policy, store).
-    never_abstain = replace(load_calibration(), threshold=0.0)
     embedder.spent_ms.clear()
     started = time.perf_counter()
     (alert,) = parse_alerts(payload, format="alertmanager")
@@ -221,6 +221,13 @@ def measure(
     over a run (on this 2-core VM consecutive runs differ by 10-15 %); each mode keeps its own alerts, so every
     one is a new incident. The order of the modes alternates from one alert to the next.
     """
+    from dataclasses import replace
+
+    from ai_service.retrieval.service import load_calibration
+
+    # The synthetic texts are word salad that the shipped abstention rule rightly rejects; a no-match triage builds
+    # no plan, so abstention is turned off here to time the whole path (search, vote, plan, policy, store).
+    never_abstain = replace(load_calibration(), threshold=0.0)
     runbook_topic = {str(rb[0]): int(t) for rb, t in zip(corpus.runbooks, corpus.runbook_topics, strict=True)}
     runs = {label: Run(label) for label, _ in modes}
     labels = " and ".join(label for label, _ in modes)
@@ -228,7 +235,7 @@ def measure(
     for label, pool in modes:
         payloads, topics_of, texts = batches[f"{label}:warmup"]
         for payload, topic, text in zip(payloads, topics_of, texts, strict=True):
-            triage_one(conn, embedder, payload, topic, policy, pool, runbook_topic, None)
+            triage_one(conn, embedder, payload, topic, policy, pool, never_abstain, runbook_topic, None)
             search_one(conn, embedder, text, pool, None)
     before = {t: _count(conn, t) for t in ("incidents", "triage_results", "resolution_outputs")}
     count = len(batches[modes[0][0]][0])
@@ -236,7 +243,9 @@ def measure(
     for i in range(count):
         for label, pool in modes if i % 2 == 0 else modes[::-1]:
             payloads, topics_of, _ = batches[label]
-            triage_one(conn, embedder, payloads[i], topics_of[i], policy, pool, runbook_topic, runs[label])
+            triage_one(
+                conn, embedder, payloads[i], topics_of[i], policy, pool, never_abstain, runbook_topic, runs[label]
+            )
     rows = {t: _count(conn, t) - before[t] for t in before}
     print(f"[{labels}] baseline: retrieval.service.search alone on the same alerts, interleaved ...", flush=True)
     for i in range(count):
@@ -244,11 +253,6 @@ def measure(
             search_one(conn, embedder, batches[label][2][i], pool, runs[label])
     for run in runs.values():
         run.rows = rows  # written by the whole interleaved measurement (all its modes)
-        run.with_steps, run.signature_first, run.on_topic = (
-            run.with_steps / count,
-            run.signature_first / count,
-            run.on_topic / count,
-        )
     return list(runs.values())
 
 
@@ -290,8 +294,8 @@ def render(runs: list[Run], meta: dict[str, Any]) -> str:
             f"p50 ratio to search alone: {p50 / _pct(run.search_ms, 50):.2f}x",
             f"- sustained on one process: **{1000 / np.mean(t):.1f} alerts/s** (back to back: 1000 / mean ms)",
             f"- rows written by the measurement (all its modes): {run.rows}; plans with steps "
-            f"{run.with_steps:.0%}, first step from signature history {run.signature_first:.0%}, first step from a "
-            f"runbook of the alert's topic {run.on_topic:.0%}; bands {run.bands}",
+            f"{run.share(run.with_steps):.0%}, first step from signature history {run.share(run.signature_first):.0%}, "
+            f"first step from a runbook of the alert's topic {run.share(run.on_topic):.0%}; bands {run.bands}",
             "",
         ]
     return "\n".join(lines)
@@ -411,8 +415,8 @@ def main(argv: list[str] | None = None) -> int:
                             "search_p50_ms": _pct(r.search_ms, 50),
                             "rows": r.rows,
                             "alerts": len(r.total_ms),
-                            "plans_with_steps": r.with_steps,
-                            "first_step_on_topic": r.on_topic,
+                            "plans_with_steps": r.share(r.with_steps),
+                            "first_step_on_topic": r.share(r.on_topic),
                         }
                         for r in runs
                     ],

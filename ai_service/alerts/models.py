@@ -8,8 +8,28 @@ messages that name the field path.
 
 Wire models accept (and ignore) fields they do not know, because senders add fields between versions; the
 unknown fields are still kept in :attr:`NormalizedAlert.raw`. Label and annotation maps accept numbers and
-booleans as values (converted to strings) and treat a ``null`` value as an absent key, as Prometheus treats an
-empty label; anything else that is not a string is an error at the exact key.
+booleans as values (converted to strings), treat a ``null`` value as an absent key, as Prometheus treats an
+empty label, and read an empty list ``[]`` as an empty map (what PHP-style encoders write for an empty object);
+anything else that is not a string is an error at the exact key.
+
+What nocai keeps of an alert is bounded, whatever the sender puts in it (:class:`NormalizedAlert` enforces it):
+
+======================================  =====================================================================
+title                                   :data:`MAX_TITLE_CHARS` (1,024) characters
+description, each annotation value      :data:`MAX_DESCRIPTION_CHARS` (65,536) characters
+each label value, other short fields    :data:`MAX_LABEL_VALUE_CHARS` (1,024) characters (ids, severity,
+                                        service, component, environment, origin)
+links and URLs                          :data:`MAX_URL_CHARS` (4,096) characters
+label and annotation names              :data:`MAX_KEY_CHARS` (256) characters
+entries per label or annotation map     :data:`MAX_MAP_ENTRIES` (512), the first ones in payload order
+``raw``                                 about :data:`MAX_RAW_CHARS` (1 Mi) characters of JSON; strings in it
+                                        are cut at 65,536 characters, and past the budget, breadth-first,
+                                        values become the ellipsis
+======================================  =====================================================================
+
+A value that is cut ends with :data:`ELLIPSIS` ("…", so it is at most its limit long) and its field is named in
+:attr:`NormalizedAlert.truncated` (``"description"``, ``"labels.<name>"``, ``"raw"`` ...). Label and annotation
+values are stored verbatim within these bounds and never interpreted (no templating, no evaluation).
 
 What this module must never do: parse formats (that is the adapters' job), touch the database or the network,
 or hold anything but data and its validation.
@@ -17,6 +37,8 @@ or hold anything but data and its validation.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -32,10 +54,10 @@ from pydantic_core import PydanticCustomError
 
 from ai_service.alerts.fingerprint import alert_fingerprint
 from ai_service.validation import type_name
+from ai_service.vocabulary import Severity
 
 AlertSource = Literal["alertmanager", "grafana", "pagerduty", "generic"]
 AlertStatus = Literal["firing", "resolved"]
-Severity = Literal["low", "medium", "high", "critical"]
 
 
 def json_type_name(value: object) -> str:
@@ -49,6 +71,8 @@ def json_type_name(value: object) -> str:
 def _str_map(value: Any) -> Any:
     if value is None:
         return {}
+    if isinstance(value, list) and not value:
+        return {}  # an empty object as PHP and some hand-written senders encode it
     if not isinstance(value, dict):
         raise PydanticCustomError(
             "str_map_type", "expected an object of strings, got {got}", {"got": json_type_name(value)}
@@ -160,8 +184,17 @@ def _id_str(value: Any) -> Any:
     return value
 
 
+def _optional_status(value: Any) -> Any:
+    value = _lower_str(value)
+    return None if value == "" else value
+
+
 StatusField = Annotated[AlertStatus, BeforeValidator(_lower_str)]
+OptionalStatusField = Annotated[AlertStatus | None, BeforeValidator(_optional_status)]
+"""A group's status: ``""`` and ``null`` mean "not given" (the adapters derive it from the alerts)."""
 IdStr = Annotated[str, BeforeValidator(_id_str), Field(min_length=1)]
+KeyStr = Annotated[str | None, BeforeValidator(_id_str)]
+"""An opaque key that some senders write as a number (``groupKey``); kept as a string."""
 
 
 class _Wire(BaseModel):
@@ -189,15 +222,22 @@ class AlertmanagerWebhook(_Wire):
     """The body Alertmanager posts to a webhook receiver: one notification group."""
 
     version: str | None = None
-    group_key: str | None = Field(default=None, alias="groupKey")
+    group_key: KeyStr = Field(default=None, alias="groupKey")
     truncated_alerts: int | None = Field(default=None, alias="truncatedAlerts")
-    status: StatusField | None = None
+    status: OptionalStatusField = None
     receiver: str | None = None
     group_labels: StrMap = Field(default_factory=dict, alias="groupLabels")
     common_labels: StrMap = Field(default_factory=dict, alias="commonLabels")
     common_annotations: StrMap = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str | None = Field(default=None, alias="externalURL")
     alerts: list[AlertmanagerAlert] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _derive_status(self) -> Self:
+        # The group's status only summarises its alerts; a sender that leaves it empty loses nothing.
+        if self.status is None:
+            self.status = "firing" if any(a.status == "firing" for a in self.alerts) else "resolved"
+        return self
 
 
 # --- Grafana (unified) alerting webhook ----------------------------------------------------------------------
@@ -294,6 +334,150 @@ class GenericAlert(_Wire):
     ends_at: Timestamp = None
     generator_url: str | None = None
     runbook_url: str | None = None
+
+
+# --- bounds ---------------------------------------------------------------------------------------------------
+
+MAX_TITLE_CHARS = 1024
+MAX_DESCRIPTION_CHARS = 65_536
+MAX_LABEL_VALUE_CHARS = 1024
+MAX_URL_CHARS = 4096
+MAX_KEY_CHARS = 256
+MAX_MAP_ENTRIES = 512
+MAX_RAW_CHARS = 1_048_576
+MAX_AFFECTED_SERVICES = 64
+ELLIPSIS = "\u2026"
+"""What ends a value nocai cut to its limit."""
+
+
+def clip(value: str, limit: int) -> tuple[str, bool]:
+    """``value`` cut to at most ``limit`` characters, the last one :data:`ELLIPSIS`; and whether it was cut."""
+    if len(value) <= limit:
+        return value, False
+    return value[: limit - 1] + ELLIPSIS, True
+
+
+def clip_map(mapping: Mapping[str, str], value_limit: int, field: str, truncated: list[str]) -> dict[str, str]:
+    """A label or annotation map within the bounds; every cut is named in ``truncated`` (``field.<name>``)."""
+    out: dict[str, str] = {}
+    for index, (key, value) in enumerate(mapping.items()):
+        if index >= MAX_MAP_ENTRIES:
+            _note(truncated, field)
+            break
+        name, cut_name = clip(key, MAX_KEY_CHARS)
+        text, cut_value = clip(value, value_limit)
+        if cut_name or cut_value:
+            _note(truncated, f"{field}.{name}")
+        out[name] = text
+    return out
+
+
+def _note(truncated: list[str], name: str) -> None:
+    if name not in truncated:
+        truncated.append(name)
+
+
+def bound_json(value: Any, *, max_chars: int, max_string: int) -> tuple[Any, bool]:
+    """A copy of decoded JSON within about ``max_chars`` characters; and whether anything was cut.
+
+    Strings (and object keys) longer than ``max_string`` are cut with :data:`ELLIPSIS`. The copy is made
+    breadth-first, so the top-level fields come first; once the budget is spent, every value not yet copied
+    becomes the ellipsis and no further keys or items are added. Iterative, so any depth is safe.
+    """
+    cut = False
+    used = 0
+    holder: list[Any] = [None]
+    queue: deque[tuple[Any, Any, Any]] = deque([(value, holder, 0)])
+    while queue:
+        source, parent, slot = queue.popleft()
+        if used > max_chars:
+            parent[slot] = ELLIPSIS
+            cut = True
+            continue
+        if isinstance(source, dict):
+            copied: dict[Any, Any] = {}
+            parent[slot] = copied
+            used += 2
+            for key, item in source.items():
+                if used > max_chars:
+                    cut = True
+                    break
+                if isinstance(key, str):
+                    key, cut_key = clip(key, max_string)
+                    cut = cut or cut_key
+                used += len(str(key)) + 4
+                copied[key] = None
+                queue.append((item, copied, key))
+        elif isinstance(source, list | tuple):
+            items: list[Any] = []
+            parent[slot] = items
+            used += 2
+            for item in source:
+                if used > max_chars:
+                    cut = True
+                    break
+                items.append(None)
+                used += 2
+                queue.append((item, items, len(items) - 1))
+        elif isinstance(source, str):
+            text, cut_text = clip(source, max_string)
+            cut = cut or cut_text
+            used += len(text) + 2
+            parent[slot] = text
+        else:
+            used += 8
+            parent[slot] = source
+    return holder[0], cut
+
+
+def _bound_alert_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Clip every text field of a NormalizedAlert's input to its bound, naming each cut in ``truncated``."""
+    data = dict(data)
+    truncated: list[str] = list(data.get("truncated") or [])
+    limits = {
+        "title": MAX_TITLE_CHARS,
+        "description": MAX_DESCRIPTION_CHARS,
+        "alert_id": MAX_LABEL_VALUE_CHARS,
+        "origin": MAX_LABEL_VALUE_CHARS,
+        "severity": MAX_LABEL_VALUE_CHARS,
+        "service": MAX_LABEL_VALUE_CHARS,
+        "component": MAX_LABEL_VALUE_CHARS,
+        "environment": MAX_LABEL_VALUE_CHARS,
+        "fingerprint": MAX_LABEL_VALUE_CHARS,
+        "generator_url": MAX_URL_CHARS,
+        "runbook_url": MAX_URL_CHARS,
+    }
+    for name, limit in limits.items():
+        value = data.get(name)
+        if isinstance(value, str):
+            data[name], cut = clip(value, limit)
+            if cut:
+                _note(truncated, name)
+    for name, limit in (("labels", MAX_LABEL_VALUE_CHARS), ("annotations", MAX_DESCRIPTION_CHARS)):
+        value = data.get(name)
+        if isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()):
+            data[name] = clip_map(value, limit, name, truncated)
+    links = data.get("links")
+    if isinstance(links, Mapping) and all(isinstance(v, str) for v in links.values()):
+        data["links"] = clip_map(links, MAX_URL_CHARS, "links", truncated)
+    services = data.get("affected_services")
+    if isinstance(services, list) and all(isinstance(v, str) for v in services):
+        if len(services) > MAX_AFFECTED_SERVICES:
+            _note(truncated, "affected_services")
+        kept = []
+        for service in services[:MAX_AFFECTED_SERVICES]:
+            text, cut = clip(service, MAX_LABEL_VALUE_CHARS)
+            if cut:
+                _note(truncated, "affected_services")
+            kept.append(text)
+        data["affected_services"] = kept
+    raw = data.get("raw")
+    if isinstance(raw, dict):
+        data["raw"], cut = bound_json(raw, max_chars=MAX_RAW_CHARS, max_string=MAX_DESCRIPTION_CHARS)
+        if cut:
+            _note(truncated, "raw")
+    data["truncated"] = truncated
+    return data
 
 
 # --- the normalised alert ----------------------------------------------------------------------------------
@@ -413,12 +597,53 @@ class NormalizedAlert(BaseModel):
     )
     raw: dict[str, Any] = Field(
         default_factory=dict,
-        description="This alert's own part of the payload, unchanged: the alerts[] entry (Alertmanager, "
-        "Grafana), the whole webhook body (PagerDuty), the object (generic).",
+        description="This alert's own part of the payload, unchanged within the bounds of the module "
+        "docstring: the alerts[] entry (Alertmanager, Grafana), the whole webhook body (PagerDuty), the object "
+        "(generic).",
     )
+    truncated: list[str] = Field(
+        default_factory=list,
+        description="The fields nocai cut to its bounds (see the module docstring), e.g. 'description', "
+        "'labels.instance', 'raw'; empty when everything was kept whole.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bound(cls, data: Any) -> Any:
+        return _bound_alert_fields(data) if isinstance(data, dict) else data
 
     @model_validator(mode="after")
     def _fill_fingerprint(self) -> Self:
         if not self.fingerprint:
             self.fingerprint = alert_fingerprint(self)
         return self
+
+
+# --- what a payload gave ------------------------------------------------------------------------------------
+
+
+class IgnoredEvent(BaseModel):
+    """Something a payload carried that is not an alert, and why nocai did not make one of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str = Field(
+        description="What it was: the sender's event type (pagey.ping, service.updated ...) or "
+        "'truncated_alerts' for alerts the sender left out of the payload."
+    )
+    reason: str = Field(description="One sentence: why it gave no alert.")
+
+
+class ParsedPayload(BaseModel):
+    """Everything :func:`ai_service.alerts.adapters.parse_payload` read from one webhook body."""
+
+    format: AlertSource = Field(description="The format the payload was read as (named or detected).")
+    alerts: list[NormalizedAlert] = Field(default_factory=list, description="One per alert the payload carries.")
+    ignored: list[IgnoredEvent] = Field(
+        default_factory=list, description="What the payload carried that gave no alert, with the reason."
+    )
+    text_repairs: int = Field(
+        default=0,
+        description="NUL characters removed plus unpaired UTF-16 surrogates replaced by U+FFFD, over the whole "
+        "payload (PostgreSQL text can hold neither).",
+    )

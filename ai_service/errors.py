@@ -7,7 +7,10 @@ one place, by reading the class attributes below; nothing else inspects exceptio
     NocaiError                      exit 1, HTTP 500
     ├── ConfigurationError          exit 2, HTTP 500   a setting is missing, malformed or unsafe
     ├── InputError                  exit 2, HTTP 422   a file or payload the user gave is malformed
-    │   └── AlertFormatError                           an alert payload is not of the declared format
+    │   ├── AlertFormatError                           an alert payload is not of the declared format
+    │   └── PayloadTooLargeError            HTTP 413   a request body over the size limit
+    ├── AuthenticationError         exit 7, HTTP 401   no token, or one that is unknown, revoked or badly signed
+    ├── PermissionDeniedError       exit 7, HTTP 403   the token's role may not do this
     ├── NotFoundError               exit 3, HTTP 404   a named incident, runbook, step ... does not exist
     ├── ConflictError               exit 4, HTTP 409   the request contradicts the current state
     │   └── InvalidTransitionError                     e.g. executing a resolution that was never accepted
@@ -24,6 +27,13 @@ one place, by reading the class attributes below; nothing else inspects exceptio
     │       ├── MigrationFailedError                   a statement failed (file and line named)
     │       └── MigrationNeedsRepairError              a non-transactional file failed half-way
     └── ExternalServiceError        exit 6, HTTP 502   the embedding or LLM endpoint failed
+        └── ChatError                                  the optional LLM's chat call failed (never fatal)
+
+Each class also has a stable ``code`` (``invalid_input``, ``not_found`` ...) that the API returns with the
+message and the fix, so that clients can act on the kind of error without parsing the text.
+
+Private exceptions that never leave their module (a retry signal inside a client, say) may derive from
+``Exception`` directly; anything that can reach a caller derives from ``NocaiError``.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ class NocaiError(Exception):
 
     exit_code: int = 1
     http_status: int = 500
+    code: str = "internal_error"
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -47,10 +58,12 @@ class NocaiError(Exception):
 
 
 class ConfigurationError(NocaiError):
+    code = "configuration_error"
     exit_code = 2
 
 
 class InputError(NocaiError):
+    code = "invalid_input"
     exit_code = 2
     http_status = 422
 
@@ -58,70 +71,113 @@ class InputError(NocaiError):
 class AlertFormatError(InputError):
     """An alert payload does not match the format it was declared (or detected) as."""
 
+    code = "invalid_alert_payload"
+
+
+class PayloadTooLargeError(InputError):
+    """A request body larger than the configured limit (NOCAI_MAX_BODY_BYTES)."""
+
+    http_status = 413
+    code = "payload_too_large"
+
+
+class AuthenticationError(NocaiError):
+    """The request carries no token, or one that is unknown, revoked, or a webhook signature that does not match."""
+
+    exit_code = 7
+    http_status = 401
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(NocaiError):
+    """The caller is known, but its role may not do this."""
+
+    exit_code = 7
+    http_status = 403
+    code = "forbidden"
+
 
 class NotFoundError(NocaiError):
+    code = "not_found"
     exit_code = 3
     http_status = 404
 
 
 class ConflictError(NocaiError):
+    code = "conflict"
     exit_code = 4
     http_status = 409
 
 
 class InvalidTransitionError(ConflictError):
-    pass
+    code = "invalid_transition"
 
 
 class DatabaseError(NocaiError):
+    code = "database_error"
     exit_code = 5
     http_status = 503
 
 
 class DatabaseUnavailableError(DatabaseError):
-    pass
+    code = "database_unavailable"
 
 
 class ExtensionError(DatabaseError):
-    pass
+    code = "pgvector_missing"
 
 
 class SchemaNotReadyError(DatabaseError):
-    pass
+    code = "schema_not_ready"
 
 
 class EmbeddingModelMismatchError(DatabaseError):
-    pass
+    code = "embedding_model_mismatch"
 
 
 class MigrationError(DatabaseError):
-    pass
+    code = "migration_error"
 
 
 class MigrationChecksumError(MigrationError):
-    pass
+    code = "migration_changed"
 
 
 class MigrationMissingError(MigrationError):
-    pass
+    code = "migration_missing"
 
 
 class MigrationOrderError(MigrationError):
-    pass
+    code = "migration_order"
 
 
 class MigrationLockTimeout(MigrationError):
-    pass
+    code = "migration_lock_timeout"
 
 
 class MigrationFailedError(MigrationError):
-    pass
+    code = "migration_failed"
 
 
 class MigrationNeedsRepairError(MigrationError):
-    pass
+    code = "migration_needs_repair"
 
 
 class ExternalServiceError(NocaiError):
+    code = "external_service_error"
     exit_code = 6
     http_status = 502
+
+
+class ChatError(ExternalServiceError):
+    """A failed call to the optional LLM. ``reason`` is safe to return and log: no key, no prompt, no server
+    text. Triage catches it and keeps its deterministic result."""
+
+    code = "llm_error"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the LLM endpoint failed: {reason}",
+            hint="check NOCAI_LLM_URL, NOCAI_LLM_MODEL and NOCAI_LLM_API_KEY, or unset NOCAI_LLM_URL",
+        )
+        self.reason = reason

@@ -10,17 +10,20 @@ from __future__ import annotations
 import logging
 import sys
 
+import uvicorn
+
+from ai_service.api.app import create_app
+from ai_service.cli.console import report_error
 from ai_service.config import get_settings
 from ai_service.errors import NocaiError
+from db import migrate, vectors
+from db.connection import check_pgvector, connect, create_pool, database_url, describe_url
 
 logger = logging.getLogger("ai_service")
 
 
 def prepare_database() -> str:
     """Migrate and check; returns the database URL the service will use."""
-    from db import migrate, vectors
-    from db.connection import check_pgvector, connect, database_url, describe_url
-
     settings = get_settings()
     url = database_url(settings)
     report = migrate.migrate(url)
@@ -41,15 +44,7 @@ def main() -> int:
     try:
         url = prepare_database()
     except NocaiError as exc:
-        from ai_service.cli.console import report_error
-
         return report_error(exc)
-
-    import uvicorn
-
-    from ai_service.api.app import create_app
-    from db.connection import create_pool
-
     pool = create_pool(settings, url=url)
     app = create_app(settings, pool)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)

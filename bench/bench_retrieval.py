@@ -75,6 +75,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from ai_service.knowledge import store as knowledge_store  # noqa: E402
 from ai_service.retrieval import store  # noqa: E402
 
 DIM = 384
@@ -645,7 +646,7 @@ def load(conn: psycopg.Connection, corpus: Corpus, report: LoadReport) -> None:
     conn.execute("VACUUM ANALYZE runbooks, runbook_steps, incident_signatures")
     report.analyze_s = time.perf_counter() - started
     started = time.perf_counter()
-    store.refresh_term_stats(conn)
+    knowledge_store.refresh_term_stats(conn)
     conn.execute("ANALYZE search_term_stats, search_corpus_stats")
     report.term_stats_s = time.perf_counter() - started
     for table in ("runbooks", "runbook_steps", "incident_signatures", "search_term_stats"):
@@ -702,6 +703,23 @@ class _CapturingConnection:
     def fetchall(self) -> list[tuple[Any, ...]]:
         return []
 
+    def cursor(self, **_: Any) -> _CapturingConnection:
+        return self
+
+    def __enter__(self) -> _CapturingConnection:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def search_kwargs(variant: Variant) -> dict[str, Any]:
+    """``variant.kwargs`` as hybrid_search takes them: the leg budgets go into one ``store.Tuning``."""
+    tuning_fields = set(store.Tuning.__dataclass_fields__)
+    tuning = {k: v for k, v in variant.kwargs.items() if k in tuning_fields}
+    rest = {k: v for k, v in variant.kwargs.items() if k not in tuning_fields}
+    return {**rest, "tuning": store.Tuning(**tuning)} if tuning else rest
+
 
 def compose(
     conn: psycopg.Connection, corpus: store.Corpus, query: Query, variant: Variant, filters: store.Filters
@@ -715,7 +733,7 @@ def compose(
         vector=query.vector if variant.vector else None,
         filters=filters,
         limit=TOP_K,
-        **variant.kwargs,
+        **search_kwargs(variant),
     )
     assert capture.statement is not None
     text = capture.statement.as_string(conn)
@@ -760,7 +778,7 @@ def search_ids(
             vector=query.vector if variant.vector else None,
             filters=filters,
             limit=TOP_K,
-            **variant.kwargs,
+            **search_kwargs(variant),
         )
         return [r.id for r in rows]
     text, params = compose(conn, corpus, query, variant, filters)

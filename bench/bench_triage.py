@@ -169,7 +169,7 @@ def triage_one(
     """One alert end to end (parse, intake, ``triage_incident``), recorded into ``run`` unless it is None."""
     from ai_service.alerts.adapters import parse_alerts
     from ai_service.alerts.service import receive_alert
-    from ai_service.triage.pipeline import triage_incident
+    from ai_service.incidents.service import triage_incident
 
     embedder.spent_ms.clear()
     started = time.perf_counter()
@@ -198,8 +198,8 @@ def triage_one(
 
 def search_one(conn: psycopg.Connection, embedder: TimedEmbedder, text: str, pool: Any, run: Run | None) -> None:
     """The baseline: ``retrieval.service.search`` alone, with triage's options."""
+    from ai_service.incidents.service import TRIAGE_SEARCH
     from ai_service.retrieval import service
-    from ai_service.triage.pipeline import TRIAGE_SEARCH
 
     started = time.perf_counter()
     service.search(conn, cast(Any, embedder), text, TRIAGE_SEARCH, pool=pool)

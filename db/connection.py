@@ -16,12 +16,14 @@ import threading
 from typing import Any
 
 import psycopg
+from pgvector.psycopg import register_vector
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
 from ai_service.config import Settings, get_settings
 from ai_service.errors import DatabaseUnavailableError, ExtensionError
 from db import embedded
+from db.queries import scalar
 
 MIN_PGVECTOR = (0, 8, 0)
 
@@ -67,16 +69,15 @@ def connection_kwargs(url: str, settings: Settings | None = None) -> dict[str, A
     """Keyword arguments for ``psycopg.connect``: the URL plus nocai's session options."""
     settings = settings or get_settings()
     params = conninfo_to_dict(url)
-    params["options"] = _session_options(settings, params.get("options"))
+    existing = params.get("options")
+    params["options"] = _session_options(settings, str(existing) if existing else None)
     params.setdefault("connect_timeout", max(1, int(settings.connect_timeout)))
     params.setdefault("application_name", "nocai")
-    return {"conninfo": make_conninfo(**params)}
+    return {"conninfo": make_conninfo("", **params)}
 
 
 def register_vector_types(conn: psycopg.Connection) -> bool:
     """Teach psycopg the vector type if the extension exists; returns whether it did."""
-    from pgvector.psycopg import register_vector
-
     try:
         register_vector(conn)
     except psycopg.ProgrammingError:
@@ -156,12 +157,15 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 def pgvector_version(conn: psycopg.Connection) -> tuple[str | None, str | None]:
     """(installed version, version the server could install) of pgvector; None where absent."""
-    row = conn.execute(
-        "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector'),"
-        " (SELECT default_version FROM pg_available_extensions WHERE name = 'vector')"
-    ).fetchone()
-    assert row is not None
-    return row[0], row[1]
+    installed = scalar(conn, "SELECT extversion FROM pg_extension WHERE extname = 'vector'", default=None)
+    available = scalar(conn, "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'", default=None)
+    return installed, available
+
+
+def server_version(conn: psycopg.Connection) -> str:
+    """The server's PostgreSQL version, e.g. ``18.1``."""
+    version: str = scalar(conn, "SHOW server_version")
+    return version
 
 
 def check_pgvector(conn: psycopg.Connection) -> str:

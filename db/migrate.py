@@ -36,7 +36,9 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+from psycopg.rows import class_row, dict_row
 
+from ai_service.config import get_settings
 from ai_service.errors import (
     InputError,
     MigrationChecksumError,
@@ -49,6 +51,8 @@ from ai_service.errors import (
     NotFoundError,
     SchemaNotReadyError,
 )
+from db.connection import check_pgvector, connect
+from db.queries import scalar
 from db.sqlscript import run_script, split_statements
 
 DB_DIR = Path(__file__).resolve().parent
@@ -168,22 +172,20 @@ class LedgerRow:
 
 
 def ledger_exists(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (LEDGER_TABLE,)).fetchone()
-    return bool(row and row[0])
+    exists: bool = scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (LEDGER_TABLE,))
+    return exists
 
 
 def read_ledger(conn: psycopg.Connection) -> dict[str, LedgerRow] | None:
     """The ledger by version, or None when the database has no ledger table."""
     if not ledger_exists(conn):
         return None
-    rows = conn.execute(
-        f"SELECT version, filename, sha256, status, transactional, applied_at, duration_ms, applied_by, error"
-        f" FROM {LEDGER_TABLE} ORDER BY version"
-    ).fetchall()
-    return {
-        r[0]: LedgerRow(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6]) if r[6] is not None else None, r[7], r[8])
-        for r in rows
-    }
+    with conn.cursor(row_factory=class_row(LedgerRow)) as cur:
+        rows = cur.execute(
+            "SELECT version, filename, sha256, status, transactional, applied_at, duration_ms::float8 AS duration_ms,"
+            f" applied_by, error FROM {LEDGER_TABLE} ORDER BY version"
+        ).fetchall()
+    return {r.version: r for r in rows}
 
 
 @dataclass
@@ -278,18 +280,21 @@ def refuse_problems(plan: Plan) -> None:
 
 def _lock_holder(conn: psycopg.Connection) -> str:
     classid, objid = (LOCK_KEY >> 32) & 0xFFFFFFFF, LOCK_KEY & 0xFFFFFFFF
-    row = conn.execute(
-        "SELECT a.pid, a.application_name, coalesce(host(a.client_addr), 'local socket'),"
-        " a.backend_start, a.state, now() - a.backend_start"
-        " FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid"
-        " WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s"
-        "   AND l.objsubid = 1",
-        (classid, objid),
-    ).fetchone()
-    if row is None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        holder = cur.execute(
+            "SELECT a.pid, a.application_name, coalesce(host(a.client_addr), 'local socket') AS client,"
+            " a.backend_start, a.state"
+            " FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s"
+            "   AND l.objsubid = 1",
+            (classid, objid),
+        ).fetchone()
+    if holder is None:
         return "a session that has since released it"
-    pid, app, client, started, state, _age = row
-    return f"backend pid {pid} ({app or 'no application_name'}, from {client}, connected {started:%H:%M:%S}, {state})"
+    return (
+        f"backend pid {holder['pid']} ({holder['application_name'] or 'no application_name'}, from "
+        f"{holder['client']}, connected {holder['backend_start']:%H:%M:%S}, {holder['state']})"
+    )
 
 
 @contextmanager
@@ -298,8 +303,7 @@ def migration_lock(conn: psycopg.Connection, *, timeout: float) -> Iterator[None
     deadline = time.monotonic() + timeout
     pause = 0.05
     while True:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
-        if row and row[0]:
+        if scalar(conn, "SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)):
             break
         if time.monotonic() >= deadline:
             raise MigrationLockTimeout(
@@ -390,8 +394,6 @@ def _apply_non_transactional(
 
 
 def _connect_runner(url: str | None, role: str) -> psycopg.Connection:
-    from db.connection import check_pgvector, connect
-
     conn = connect(url, autocommit=True, application_name=runner_name(role))
     try:
         check_pgvector(conn)
@@ -411,8 +413,6 @@ def migrate(
     target: str | None = None,
 ) -> MigrationReport:
     """Apply the pending migrations of ``directory`` (up to ``target`` when given)."""
-    from ai_service.config import get_settings
-
     files = discover(directory)
     if target is not None:
         files = [f for f in files if int(f.version) <= int(target)]
@@ -471,8 +471,6 @@ def status(url: str | None = None, *, directory: Path = MIGRATIONS_DIR) -> Plan:
 
 def repair(url: str | None = None, *, version: str, lock_timeout: float | None = None) -> LedgerRow:
     """Forget a non-transactional migration that failed half-way, so it runs again."""
-    from ai_service.config import get_settings
-
     timeout = get_settings().migration_lock_timeout if lock_timeout is None else lock_timeout
     conn = _connect_runner(url, "repair")
     try:
@@ -534,8 +532,6 @@ def init_db(
     lock_timeout: float | None = None,
 ) -> MigrationReport:
     """Fresh install: apply schema.sql, record the migrations it holds, then apply any later ones."""
-    from ai_service.config import get_settings
-
     timeout = get_settings().migration_lock_timeout if lock_timeout is None else lock_timeout
     files = discover(directory)
     by_name = {f.filename: f for f in files}
@@ -593,8 +589,6 @@ def rollback(
     Each needs a down file in ``db/migrations/down/``; the ledger rows go with them, so a later migrate
     applies the files again. Returns the rolled-back file names.
     """
-    from ai_service.config import get_settings
-
     timeout = get_settings().migration_lock_timeout if lock_timeout is None else lock_timeout
     if not version.isdigit():
         raise InputError(

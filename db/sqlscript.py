@@ -118,9 +118,9 @@ def run_script(
         try:
             if use_savepoints:
                 with conn.transaction():
-                    conn.execute(statement.text)  # type: ignore[call-overload]
+                    conn.execute(statement.text)
             else:
-                conn.execute(statement.text)  # type: ignore[call-overload]
+                conn.execute(statement.text)
         except _ALREADY_EXISTS as exc:
             if not use_savepoints:
                 raise _failure(label, statement, exc) from exc

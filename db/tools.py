@@ -10,15 +10,19 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ai_service.errors import DatabaseError
+from ai_service.errors import DatabaseError, InputError
 from db import embedded
+from db.connection import connection_kwargs
 
 
 def client_binary(name: str) -> str:
@@ -56,18 +60,38 @@ def client_invocation(url: str) -> tuple[str, dict[str, str]]:
     password = params.pop("password", None)
     if password:
         env["PGPASSWORD"] = str(password)
-    return make_conninfo(**params), env
+    return make_conninfo("", **params), env
 
 
 def psql_command(url: str, extra: list[str] | None = None) -> tuple[list[str], dict[str, str]]:
     """psql on ``url`` with nocai's session settings (HNSW ef_search, iterative scans) in PGOPTIONS."""
-    from db.connection import connection_kwargs
-
     conninfo, env = client_invocation(url)
     options = conninfo_to_dict(connection_kwargs(url)["conninfo"]).get("options")
     if options:
         env["PGOPTIONS"] = str(options)
     return [client_binary("psql"), conninfo, *(extra or [])], env
+
+
+def scratch_database(admin_url: str) -> tuple[str, Callable[[], None]]:
+    """Create an empty database beside ``admin_url``'s (evaluations run there); returns its URL and a function
+    that drops it."""
+    name = f"nocai_eval_{uuid.uuid4().hex[:10]}"
+    params = conninfo_to_dict(admin_url)
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise InputError(
+            "the evaluation needs a scratch database and this role may not create one",
+            hint="grant CREATEDB to the role in DATABASE_URL, or run the evaluation on the embedded default",
+        ) from exc
+    params["dbname"] = name
+
+    def drop() -> None:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    return make_conninfo("", **params), drop
 
 
 def default_backup_path(directory: Path | None = None) -> Path:

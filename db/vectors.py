@@ -17,8 +17,10 @@ from typing import Literal
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row, dict_row
 
 from ai_service.errors import ConfigurationError, EmbeddingModelMismatchError, SchemaNotReadyError
+from db.queries import scalar
 
 #: The guide's two vector tables and the index that serves each (names as the guide's queries expect).
 VECTOR_TABLES: dict[str, str] = {
@@ -47,14 +49,15 @@ VECTOR_COLUMNS: tuple[VectorColumn, ...] = (
 
 def present_columns(conn: psycopg.Connection) -> list[VectorColumn]:
     """The vector columns that exist in this database (later migrations add some)."""
-    rows = conn.execute(
-        "SELECT c.relname, a.attname FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid"
-        " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = current_schema() AND a.attnum > 0 AND NOT a.attisdropped"
-        " AND c.relname = ANY(%s)",
-        ([vc.table for vc in VECTOR_COLUMNS],),
-    ).fetchall()
-    have = {(r[0], r[1]) for r in rows}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT c.relname AS table, a.attname AS column FROM pg_attribute AS a"
+            " JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND a.attnum > 0 AND NOT a.attisdropped"
+            " AND c.relname = ANY(%s)",
+            ([vc.table for vc in VECTOR_COLUMNS],),
+        ).fetchall()
+    have = {(r["table"], r["column"]) for r in rows}
     return [vc for vc in VECTOR_COLUMNS if (vc.table, vc.column) in have]
 
 
@@ -69,33 +72,35 @@ class RegisteredModel:
 
 def registered_model(conn: psycopg.Connection) -> RegisteredModel | None:
     """The model recorded in the database, or None before migration 005."""
-    if conn.execute("SELECT to_regclass('embedding_model') IS NULL").fetchone()[0]:  # type: ignore[index]
+    if scalar(conn, "SELECT to_regclass('embedding_model') IS NULL"):
         return None
-    row = conn.execute("SELECT model, dimension FROM embedding_model").fetchone()
-    return RegisteredModel(row[0], row[1]) if row else None
+    with conn.cursor(row_factory=class_row(RegisteredModel)) as cur:
+        return cur.execute("SELECT model, dimension FROM embedding_model").fetchone()
 
 
 def column_dimension(conn: psycopg.Connection, table: str, column: str = "embedding") -> int | None:
     """The declared dimension of ``table.column`` (None if untyped or absent)."""
-    row = conn.execute(
+    typmod = scalar(
+        conn,
         "SELECT a.atttypmod FROM pg_attribute AS a"
         " WHERE a.attrelid = to_regclass(%s) AND a.attname = %s AND NOT a.attisdropped",
         (table, column),
-    ).fetchone()
-    return int(row[0]) if row and row[0] and row[0] > 0 else None
+        default=None,
+    )
+    return int(typmod) if typmod and typmod > 0 else None
 
 
 def count_embeddings(conn: psycopg.Connection) -> int:
     """Vectors stored in all vector columns together."""
-    total = 0
-    for vc in present_columns(conn):
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL").format(
-                sql.Identifier(vc.table), sql.Identifier(vc.column)
-            )
-        ).fetchone()
-        total += int(row[0]) if row else 0
-    return total
+    return sum(_count_vectors(conn, vc.table, vc.column) for vc in present_columns(conn))
+
+
+def _count_vectors(conn: psycopg.Connection, table: str, column: str) -> int:
+    count: int = scalar(
+        conn,
+        sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL").format(sql.Identifier(table), sql.Identifier(column)),
+    )
+    return count
 
 
 def check_embedding_model(conn: psycopg.Connection, *, model: str, dimension: int) -> RegisteredModel:
@@ -148,7 +153,7 @@ def set_embedding_model(conn: psycopg.Connection, *, model: str, dimension: int)
                 )
             )
             if vc.index:
-                method = "ivfflat" if definition and " ivfflat " in definition else "hnsw"
+                method: IndexMethod = "ivfflat" if definition and " ivfflat " in definition else "hnsw"
                 _create_index(conn, vc.table, vc.index, column=vc.column, method=method, lists=None, concurrently=False)
         # The hashes said "this text is embedded with that model": no longer true.
         for table in sorted({vc.table for vc in columns}):
@@ -167,11 +172,13 @@ def set_embedding_model(conn: psycopg.Connection, *, model: str, dimension: int)
 
 
 def _has_column(conn: psycopg.Connection, table: str, column: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s AND NOT attisdropped",
+    found: bool = scalar(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s"
+        " AND NOT attisdropped)",
         (table, column),
-    ).fetchone()
-    return row is not None
+    )
+    return found
 
 
 def align_empty_store(conn: psycopg.Connection, *, model: str, dimension: int) -> bool:
@@ -190,8 +197,9 @@ def align_empty_store(conn: psycopg.Connection, *, model: str, dimension: int) -
 
 
 def index_definition(conn: psycopg.Connection, index: str) -> str | None:
-    row = conn.execute("SELECT pg_get_indexdef(to_regclass(%s))", (index,)).fetchone()
-    return row[0] if row and row[0] else None
+    """``CREATE INDEX ...`` of ``index``; None when it does not exist."""
+    definition: str | None = scalar(conn, "SELECT pg_get_indexdef(to_regclass(%s))", (index,), default=None)
+    return definition or None
 
 
 def ivfflat_lists_for(rows: int) -> int:
@@ -217,12 +225,7 @@ def _create_index(
         options = sql.SQL("WITH (m = {}, ef_construction = {})").format(sql.Literal(m), sql.Literal(ef_construction))
     else:
         if lists is None:
-            row = conn.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL").format(
-                    sql.Identifier(table), sql.Identifier(column)
-                )
-            ).fetchone()
-            lists = ivfflat_lists_for(int(row[0]) if row else 0)
+            lists = ivfflat_lists_for(_count_vectors(conn, table, column))
         options = sql.SQL("WITH (lists = {})").format(sql.Literal(lists))
     statement = sql.SQL(
         "CREATE INDEX {concurrently} {index} ON {table} USING {method} ({column} vector_cosine_ops) {options}"
@@ -283,12 +286,7 @@ def reindex(
         assert index is not None
         if tables and table not in tables:
             continue
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL").format(
-                sql.Identifier(table), sql.Identifier(vc.column)
-            )
-        ).fetchone()
-        rows = int(row[0]) if row else 0
+        rows = _count_vectors(conn, table, vc.column)
         started = time.perf_counter()
         if concurrently:
             temp = f"{index}_rebuild"

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from psycopg.rows import dict_row
 
 from db.migrate import MIGRATIONS_DIR, discover, make_plan
-from db.vectors import VECTOR_TABLES
+from db.queries import scalar
+from db.vectors import VECTOR_TABLES, registered_model
 
 STORAGE_TABLES = ("incident_signatures", "resolution_outputs", "runbook_steps", "triage_results")
 BASE_TABLES = ("agent_state", "chunks", "documents", "feedback", "incidents")
@@ -89,9 +91,11 @@ class Check:
 
 @dataclass
 class Verification:
-    tables: list[tuple[str, ...]] = field(default_factory=list)
-    indexes: list[tuple[str, ...]] = field(default_factory=list)
-    vector_indexes: list[tuple[str, ...]] = field(default_factory=list)
+    """The rows of the guide's three queries (column name -> value), and every check's outcome."""
+
+    tables: list[dict[str, str]] = field(default_factory=list)
+    indexes: list[dict[str, str]] = field(default_factory=list)
+    vector_indexes: list[dict[str, str]] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
 
     @property
@@ -99,37 +103,52 @@ class Verification:
         return all(c.ok or c.warning for c in self.checks)
 
 
+def _names(conn: psycopg.Connection, query: str, params: tuple[object, ...] = ()) -> set[str]:
+    """The single column ``name`` of every row of ``query``."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return {row["name"] for row in cur.execute(query, params).fetchall()}
+
+
 def verify(conn: psycopg.Connection, *, model: str | None = None, dimension: int | None = None) -> Verification:
     """Run the guide's checks and nocai's own; ``ok`` is False when anything required is missing."""
     result = Verification()
-    result.tables = [tuple(r) for r in conn.execute(TABLES_QUERY).fetchall()]
-    result.indexes = [tuple(r) for r in conn.execute(INDEXES_QUERY).fetchall()]
-    result.vector_indexes = [tuple(r) for r in conn.execute(VECTOR_INDEXES_QUERY).fetchall()]
+    with conn.cursor(row_factory=dict_row) as cur:
+        result.tables = cur.execute(TABLES_QUERY).fetchall()
+        result.indexes = cur.execute(INDEXES_QUERY).fetchall()
+        result.vector_indexes = cur.execute(VECTOR_INDEXES_QUERY).fetchall()
+        methods = {
+            row["name"]: row["method"]
+            for row in cur.execute(
+                "SELECT c.relname AS name, am.amname AS method FROM pg_class AS c JOIN pg_am AS am"
+                " ON am.oid = c.relam WHERE c.relname = ANY(%s)",
+                (list(VECTOR_TABLES.values()),),
+            ).fetchall()
+        }
+        triggers = {
+            (row["table_name"], row["trigger_name"])
+            for row in cur.execute(
+                "SELECT c.relname AS table_name, t.tgname AS trigger_name FROM pg_trigger AS t"
+                " JOIN pg_class AS c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal"
+            ).fetchall()
+        }
     add = result.checks.append
 
-    found_tables = {r[0] for r in result.tables}
+    found_tables = {row["table_name"] for row in result.tables}
     missing = [t for t in STORAGE_TABLES if t not in found_tables]
     add(Check("storage tables", not missing, f"missing: {', '.join(missing)}" if missing else "all 4 present"))
 
-    base = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()}
+    base = _names(conn, "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'")
     missing = [t for t in BASE_TABLES if t not in base]
     add(Check("base tables", not missing, f"missing: {', '.join(missing)}" if missing else "all 5 present"))
 
-    have = {(r[0], r[1]) for r in result.indexes}
+    have = {(row["tablename"], row["indexname"]) for row in result.indexes}
     missing = sorted(f"{t}.{i}" for t, names in expected_indexes().items() for i in names if (t, i) not in have)
     add(Check("indexes", not missing, f"missing: {', '.join(missing)}" if missing else f"{len(have)} present"))
 
-    found_vector = {r[2] for r in result.vector_indexes}
+    found_vector = {row["indexname"] for row in result.vector_indexes}
     missing = [i for i in VECTOR_TABLES.values() if i not in found_vector]
     add(Check("vector indexes", not missing, f"missing: {', '.join(missing)}" if missing else "both present"))
 
-    methods = dict(
-        conn.execute(
-            "SELECT c.relname, am.amname FROM pg_class AS c JOIN pg_am AS am ON am.oid = c.relam"
-            " WHERE c.relname = ANY(%s)",
-            (list(VECTOR_TABLES.values()),),
-        ).fetchall()
-    )
     ivf = [name for name, method in methods.items() if method == "ivfflat"]
     add(
         Check(
@@ -140,14 +159,14 @@ def verify(conn: psycopg.Connection, *, model: str | None = None, dimension: int
         )
     )
 
-    invalid = [
-        r[0]
-        for r in conn.execute(
-            "SELECT c.relname FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid"
+    invalid = sorted(
+        _names(
+            conn,
+            "SELECT c.relname AS name FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid"
             " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'public' AND NOT i.indisvalid"
-        ).fetchall()
-    ]
+            " WHERE n.nspname = 'public' AND NOT i.indisvalid",
+        )
+    )
     add(
         Check(
             "valid indexes",
@@ -156,26 +175,19 @@ def verify(conn: psycopg.Connection, *, model: str | None = None, dimension: int
         )
     )
 
-    functions = {r[0] for r in conn.execute("SELECT proname FROM pg_proc WHERE proname = ANY(%s)", (list(FUNCTIONS),))}
+    functions = _names(conn, "SELECT proname AS name FROM pg_proc WHERE proname = ANY(%s)", (list(FUNCTIONS),))
     missing = [f for f in FUNCTIONS if f not in functions]
     add(Check("functions", not missing, f"missing: {', '.join(missing)}" if missing else "all 3 present"))
 
-    triggers = {
-        (r[0], r[1])
-        for r in conn.execute(
-            "SELECT c.relname, t.tgname FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid"
-            " WHERE NOT t.tgisinternal"
-        ).fetchall()
-    }
     missing = [f"{t}.{n}" for t, names in TRIGGERS.items() for n in names if (t, n) not in triggers]
     add(Check("triggers", not missing, f"missing: {', '.join(missing)}" if missing else "all 4 present"))
 
-    views = {r[0] for r in conn.execute("SELECT viewname FROM pg_views WHERE schemaname = 'public'").fetchall()}
+    views = _names(conn, "SELECT viewname AS name FROM pg_views WHERE schemaname = 'public'")
     missing = [v for v in VIEWS if v not in views]
     add(Check("views", not missing, f"missing: {', '.join(missing)}" if missing else "all 3 present"))
 
-    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
-    add(Check("pgvector", row is not None, f"version {row[0]}" if row else "extension not created"))
+    version = scalar(conn, "SELECT extversion FROM pg_extension WHERE extname = 'vector'", default=None)
+    add(Check("pgvector", version is not None, f"version {version}" if version else "extension not created"))
 
     plan = make_plan(conn, discover())
     pending = [i.filename for i in plan.items if i.state == "pending"]
@@ -189,9 +201,9 @@ def verify(conn: psycopg.Connection, *, model: str | None = None, dimension: int
         add(Check("migrations", not pending and not problems, detail or "all applied"))
 
     if model is not None and dimension is not None and "embedding_model" in base:
-        reg = conn.execute("SELECT model, dimension FROM embedding_model").fetchone()
-        ok = reg is not None and reg[0] == model and reg[1] == dimension
-        detail = f"{reg[0]} ({reg[1]}-d)" if reg else "no row"
+        registered = registered_model(conn)
+        ok = registered is not None and registered.model == model and registered.dimension == dimension
+        detail = f"{registered.model} ({registered.dimension}-d)" if registered else "no row"
         if not ok:
             detail += f" but settings say {model} ({dimension}-d): see `nocai kb reembed`"
         add(Check("embedding model", ok, detail))

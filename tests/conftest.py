@@ -31,11 +31,12 @@ PYTHON = sys.executable
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _isolated_settings() -> Iterator[None]:
     """Keep tests away from the developer's environment and data directory."""
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "NOCAI_DATA_DIR")}
     os.environ.pop("DATABASE_URL", None)
-    os.environ["NOCAI_DATA_DIR"] = str(tmp_path_factory.mktemp("nocai-data"))
+    data_parent = Path(tempfile.mkdtemp(prefix="nocai-test-settings-"))  # outside pytest's root: see pg_server
+    os.environ["NOCAI_DATA_DIR"] = str(data_parent / "nocai-data")
     from ai_service.config import get_settings
 
     get_settings.cache_clear()
@@ -46,6 +47,7 @@ def _isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
         else:
             os.environ[key] = value
     get_settings.cache_clear()
+    shutil.rmtree(data_parent, ignore_errors=True)
 
 
 class PgServer:
@@ -132,9 +134,15 @@ def db(shared_migrated_url: str) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture
-def nocai_env(tmp_path: Path) -> dict[str, str]:
-    """Environment for subprocesses; callers add DATABASE_URL when they want an external database."""
+def nocai_env() -> Iterator[dict[str, str]]:
+    """Environment for subprocesses; callers add DATABASE_URL when they want an external database.
+
+    Its data directory (where a subprocess may start its own embedded server) lies outside pytest's temporary
+    root for the reason given in ``pg_server``: another pytest run makes that root private again.
+    """
+    data_parent = Path(tempfile.mkdtemp(prefix="nocai-test-data-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOCAI_") and k != "DATABASE_URL"}
-    env["NOCAI_DATA_DIR"] = str(tmp_path / "nocai-data")
+    env["NOCAI_DATA_DIR"] = str(data_parent / "nocai-data")
     env["PYTHONPATH"] = str(REPO_ROOT)
-    return env
+    yield env
+    shutil.rmtree(data_parent, ignore_errors=True)

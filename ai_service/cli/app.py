@@ -14,8 +14,9 @@ import typer
 from ai_service.cli.console import report_error
 from ai_service.cli.db_commands import db_app
 from ai_service.cli.docs_commands import docs_app
+from ai_service.cli.eval_commands import eval_app
 from ai_service.cli.kb_commands import ingest_app, kb_app
-from ai_service.cli.search_commands import eval_app, search_cmd
+from ai_service.cli.search_commands import search_cmd
 from ai_service.cli.triage_commands import incidents_app, resolve_cmd, triage_cmd
 from ai_service.errors import NocaiError
 

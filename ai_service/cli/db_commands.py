@@ -13,9 +13,10 @@ from rich.table import Table
 from ai_service.cli.console import console, err_console
 from ai_service.config import get_settings
 from ai_service.errors import ConfigurationError
+from ai_service.knowledge import legacy, service
 from db import embedded, migrate, tools, vectors
 from db import verify as verify_mod
-from db.connection import connect, database_url, describe_url
+from db.connection import connect, database_url, describe_url, pgvector_version, server_version
 
 db_app = typer.Typer(
     help="Database: migrations, fresh install, verification, rollback, backups and the embedded server.\n\n"
@@ -116,23 +117,17 @@ def verify_cmd() -> None:
     settings = get_settings()
     with connect(autocommit=True) as conn:
         result = verify_mod.verify(conn, model=settings.embedding_model, dimension=settings.embedding_dimension)
-    tables = Table(title="Check Tables Exist")
-    tables.add_column("table_name")
-    for row in result.tables:
-        tables.add_row(*row)
-    console.print(tables)
-    indexes = Table(title="Check Indexes")
-    for column in ("tablename", "indexname", "indexdef"):
-        indexes.add_column(column, overflow="fold")
-    for row in result.indexes:
-        indexes.add_row(*row)
-    console.print(indexes)
-    vector_indexes = Table(title="Check Vector Indexes")
-    for column in ("schemaname", "tablename", "indexname", "index_size"):
-        vector_indexes.add_column(column)
-    for row in result.vector_indexes:
-        vector_indexes.add_row(*row)
-    console.print(vector_indexes)
+    for title, rows, columns in (
+        ("Check Tables Exist", result.tables, ("table_name",)),
+        ("Check Indexes", result.indexes, ("tablename", "indexname", "indexdef")),
+        ("Check Vector Indexes", result.vector_indexes, ("schemaname", "tablename", "indexname", "index_size")),
+    ):
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(str(row[column]) for column in columns))
+        console.print(table)
     summary = Table(title="Verification")
     for column in ("check", "result", "detail"):
         summary.add_column(column, overflow="fold")
@@ -391,14 +386,14 @@ def info_cmd() -> None:
     settings = get_settings()
     if settings.uses_embedded_database:
         state = embedded.status(settings.embedded_pgdata)
-        console.print(f"embedded PostgreSQL: {state}")
+        console.print(f"embedded PostgreSQL: {state.describe()}", markup=False)
     url = database_url(settings)
     console.print(f"database: {describe_url(url)}")
     with connect(url, autocommit=True) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-        vector = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        version = server_version(conn)
+        installed, _ = pgvector_version(conn)
         registered = vectors.registered_model(conn)
-    console.print(f"server: PostgreSQL {version}, pgvector {vector[0] if vector else 'not created'}")
+    console.print(f"server: PostgreSQL {version}, pgvector {installed or 'not created'}")
     console.print(f"embedding model: {registered.model} ({registered.dimension}-d)" if registered else "no registry")
     console.print(f"pid {os.getpid()}")
 
@@ -413,8 +408,6 @@ def migrate_chunks_cmd(
 
     Example: nocai db migrate-chunks --dry-run
     """
-    from ai_service.knowledge import legacy, service
-
     settings = get_settings()
     with connect(autocommit=True) as conn:
         embedder = service.prepare_embedder(conn, settings)

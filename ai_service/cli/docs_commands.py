@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from ai_service.config import Settings
 
 docs_app = typer.Typer(
     help="Generate reference documentation from the code.\n\nExample: nocai docs cli",
@@ -30,11 +33,8 @@ def is_group(command: Any) -> bool:
     return getattr(command, "commands", None) is not None
 
 
-def cli_reference() -> str:
-    """Markdown reference of every command: its help text and options."""
-    from ai_service.cli.app import app
-
-    root = typer.main.get_command(app)
+def cli_reference(root: Any) -> str:
+    """Markdown reference of every command under ``root`` (the ``nocai`` click command): help text and options."""
     lines: list[str] = []
     for name, command in iter_commands(root):
         if name == "nocai":
@@ -55,8 +55,6 @@ def cli_reference() -> str:
 
 def settings_reference() -> str:
     """Markdown table of every setting: environment name, default, description."""
-    from ai_service.config import Settings
-
     rows = ["| Environment variable | Default | Meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
         env = "DATABASE_URL" if name == "database_url" else f"NOCAI_{name.upper()}"
@@ -69,12 +67,12 @@ def settings_reference() -> str:
 
 
 @docs_app.command("cli")
-def cli_cmd() -> None:
+def cli_cmd(ctx: typer.Context) -> None:
     """Print the CLI reference (Markdown) that the README embeds.
 
     Example: nocai docs cli > /tmp/cli.md
     """
-    typer.echo(cli_reference(), nl=False)
+    typer.echo(cli_reference(ctx.find_root().command), nl=False)
 
 
 @docs_app.command("settings")
@@ -88,17 +86,17 @@ def settings_cmd() -> None:
 
 @docs_app.command("readme")
 def readme_cmd(
+    ctx: typer.Context,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 if README.md is not up to date.")] = False,
 ) -> None:
     """Rewrite the generated sections of README.md (between the nocai:begin/end markers).
 
     Example: nocai docs readme --check
     """
-    from pathlib import Path
-
     path = Path("README.md")
     text = path.read_text(encoding="utf-8")
-    updated = replace_section(replace_section(text, "cli", cli_reference()), "settings", settings_reference())
+    reference = cli_reference(ctx.find_root().command)
+    updated = replace_section(replace_section(text, "cli", reference), "settings", settings_reference())
     if check:
         if updated != text:
             typer.echo("README.md is out of date: run `nocai docs readme`")

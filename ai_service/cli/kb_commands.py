@@ -13,6 +13,10 @@ from ai_service.cli.console import console
 from ai_service.cli.progress import progress_bar
 from ai_service.config import get_settings
 from ai_service.knowledge import service, store
+from ai_service.knowledge.embeddings import create_embedder
+from ai_service.knowledge.reembed import reembed
+from ai_service.knowledge.signatures import IncidentIngestReport, ingest_incidents
+from db import vectors
 from db.connection import connect
 
 ingest_app = typer.Typer(
@@ -139,8 +143,6 @@ def load_sample_cmd() -> None:
 
     Example: nocai kb load-sample
     """
-    from ai_service.knowledge.signatures import ingest_incidents
-
     settings = get_settings()
     with connect(autocommit=True) as conn:
         embedder = service.prepare_embedder(conn, settings)
@@ -164,10 +166,6 @@ def reembed_cmd(
     NOCAI_EMBEDDING_URL=http://localhost:11434/v1, NOCAI_EMBEDDING_MODEL=nomic-embed-text,
     NOCAI_EMBEDDING_DIMENSION=768)
     """
-    from ai_service.knowledge.embeddings import create_embedder
-    from ai_service.knowledge.reembed import reembed
-    from db import vectors
-
     settings = get_settings()
     embedder = create_embedder(settings)
     with connect(autocommit=True) as conn:
@@ -206,8 +204,6 @@ def ingest_incidents_cmd(
 
     Example: nocai ingest incidents incidents_2025.csv --mapping jira_mapping.yaml
     """
-    from ai_service.knowledge.signatures import ingest_incidents
-
     settings = get_settings()
     with connect(autocommit=True) as conn:
         embedder = service.prepare_embedder(conn, settings)
@@ -218,7 +214,7 @@ def ingest_incidents_cmd(
         raise typer.Exit(2)
 
 
-def print_incident_report(report, *, as_json: bool = False) -> None:  # type: ignore[no-untyped-def]
+def print_incident_report(report: IncidentIngestReport, *, as_json: bool = False) -> None:
     if as_json:
         typer.echo(json.dumps(vars(report), indent=2, default=str))
         return

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, Task, TaskID, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from ai_service.cli.console import err_console
 
@@ -14,15 +15,13 @@ class _RateColumn(TextColumn):
     def __init__(self) -> None:
         super().__init__("")
 
-    def render(self, task):  # type: ignore[no-untyped-def]
-        from rich.text import Text
-
+    def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
 
 
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[object]:
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], None] | None]:
     """Yields a callback; shows one bar per stage (parse, embed, write ...) with counts and rates."""
     if not enabled:
         yield None

@@ -13,9 +13,18 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ai_service.alerts.service import receive
 from ai_service.cli.console import console
 from ai_service.config import get_settings
 from ai_service.errors import InputError, NotFoundError
+from ai_service.incidents import store as incidents_store
+from ai_service.incidents.models import IncidentStatus, TriageOutcome
+from ai_service.incidents.service import triage_incident
+from ai_service.knowledge.service import prepare_embedder
+from ai_service.policy.service import policy_from_settings
+from ai_service.resolution import store as resolution_store
+from ai_service.resolution.execution import transition
+from ai_service.resolution.models import ACTIONS, Action
 from db.connection import connect
 
 incidents_app = typer.Typer(
@@ -25,7 +34,7 @@ incidents_app = typer.Typer(
 )
 
 
-def _outcome_json(outcome) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def _outcome_json(outcome: TriageOutcome) -> dict[str, object]:
     return {
         "incident_id": str(outcome.incident_id),
         "triage_result_id": str(outcome.triage_result_id),
@@ -38,7 +47,7 @@ def _outcome_json(outcome) -> dict:  # type: ignore[no-untyped-def,type-arg]
     }
 
 
-def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
+def _print_outcome(outcome: TriageOutcome) -> None:
     t, plan, d = outcome.triage, outcome.plan, outcome.decision
     head = (
         f"incident {outcome.incident_id}\n"
@@ -60,9 +69,9 @@ def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
         for column in ("#", "step", "phase", "risk", "action", "why"):
             table.add_column(column, overflow="fold")
         for i, r in enumerate(plan.recommendations, start=1):
-            why = r.provenance["source"]
+            why = str(r.provenance["source"])
             if r.provenance.get("signatures"):
-                why += f" ({', '.join(r.provenance['signatures'])})"  # type: ignore[arg-type]
+                why += f" ({', '.join(r.provenance['signatures'])})"
             table.add_row(str(i), r.step_id, r.phase or "", r.risk_level or "", r.action.splitlines()[0][:110], why)
         console.print(table)
     elif plan.note:
@@ -82,11 +91,6 @@ def triage_cmd(
 
     Example: nocai triage - < alertmanager_payload.json
     """
-    from ai_service.alerts.service import receive
-    from ai_service.knowledge.service import prepare_embedder
-    from ai_service.policy.service import policy_from_settings
-    from ai_service.triage.pipeline import triage_incident
-
     if format not in (None, "alertmanager", "grafana", "pagerduty", "generic"):
         raise InputError(f"unknown format {format!r}", hint="use alertmanager, grafana, pagerduty or generic")
     try:
@@ -145,46 +149,57 @@ def resolve_cmd(
 
     Example: nocai resolve 3f0c... --action accept --user alice --role sre
     """
-    from ai_service.resolution.execution import transition
-
     ident = _incident_id(incident_id)
+    chosen = _action(action) if action else None
     with connect(autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT id, execution_status, recommendations, risk_level, overall_confidence, policy_decision"
-            " FROM resolution_outputs WHERE incident_id = %s ORDER BY created_at DESC LIMIT 1",
-            (ident,),
-        ).fetchone()
-        if row is None:
+        resolution = resolution_store.latest_resolution(conn, ident)
+        if resolution is None:
             raise NotFoundError(f"incident {ident} has no resolution", hint="`nocai incidents list` shows incidents")
-        status = row[1]
-        if action:
-            if action not in ("accept", "execute", "reject", "cancel"):
-                raise InputError(f"unknown action {action!r}", hint="use accept, execute, reject or cancel")
-            status = transition(conn, row[0], action, user=user, roles=role, notes=notes)  # type: ignore[arg-type]
+        status = resolution.execution_status
+        if chosen:
+            status = transition(conn, resolution.id, chosen, user=user, roles=role, notes=notes)
+    recommendations = [r.model_dump(mode="json") for r in resolution.recommendations]
     if as_json:
         typer.echo(
             json.dumps(
                 {
-                    "resolution_id": str(row[0]),
+                    "resolution_id": str(resolution.id),
                     "execution_status": status,
-                    "recommendations": row[2],
-                    "risk_level": row[3],
-                    "overall_confidence": float(row[4] or 0),
+                    "recommendations": recommendations,
+                    "risk_level": resolution.risk_level,
+                    "overall_confidence": resolution.overall_confidence or 0.0,
                 },
                 indent=2,
             )
         )
         return
     console.print(
-        f"resolution {row[0]}: {status} · risk {row[3]} · confidence {float(row[4] or 0):.2f} · "
-        f"band {(row[5] or {}).get('band')}"
+        f"resolution {resolution.id}: {status} · risk {resolution.risk_level} · "
+        f"confidence {resolution.overall_confidence or 0:.2f} · band {resolution.band}"
     )
-    for i, rec in enumerate(row[2], start=1):
+    for i, rec in enumerate(resolution.recommendations, start=1):
         console.print(
-            f"{i:>2}. [{rec.get('phase')}/{rec.get('risk_level')}] {rec['step_id']}: "
-            f"{rec['action'].splitlines()[0][:110]}",
+            f"{i:>2}. [{rec.phase}/{rec.risk_level}] {rec.step_id}: {rec.action.splitlines()[0][:110]}",
             markup=False,
         )
+
+
+def _action(value: str) -> Action:
+    for known in ACTIONS:
+        if value.strip().lower() == known:
+            return known
+    raise InputError(f"unknown action {value!r}", hint="use --action accept, execute, reject or cancel")
+
+
+def _status(value: str | None) -> IncidentStatus | None:
+    if value is None:
+        return None
+    lowered = value.strip().lower()
+    if lowered == "open":
+        return "open"
+    if lowered == "resolved":
+        return "resolved"
+    raise InputError(f"unknown status {value!r}", hint="use --status open or --status resolved")
 
 
 @incidents_app.command("list")
@@ -196,17 +211,22 @@ def list_cmd(
 
     Example: nocai incidents list --status open --limit 50
     """
+    wanted = _status(status)
     with connect() as conn:
-        rows = conn.execute(
-            "SELECT id, status, title, severity, policy_band, occurrence_count, last_seen_at FROM incidents"
-            " WHERE %(status)s::text IS NULL OR status = %(status)s ORDER BY last_seen_at DESC LIMIT %(limit)s",
-            {"status": status, "limit": limit},
-        ).fetchall()
+        incidents = incidents_store.list_incidents(conn, status=wanted, limit=limit)
     table = Table(title="incidents")
     for column in ("id", "status", "title", "severity", "band", "seen", "last seen"):
         table.add_column(column, overflow="fold")
-    for r in rows:
-        table.add_row(str(r[0]), r[1], r[2] or "", r[3] or "", r[4] or "", str(r[5]), f"{r[6]:%Y-%m-%d %H:%M:%S}")
+    for incident in incidents:
+        table.add_row(
+            str(incident.id),
+            incident.status,
+            incident.title or "",
+            incident.severity or "",
+            incident.policy_band or "",
+            str(incident.occurrence_count),
+            f"{incident.last_seen_at:%Y-%m-%d %H:%M:%S}",
+        )
     console.print(table)
 
 
@@ -218,26 +238,21 @@ def show_cmd(incident_id: Annotated[str, typer.Argument(help="The incident's id.
     """
     ident = _incident_id(incident_id)
     with connect() as conn:
-        incident = conn.execute(
-            "SELECT alert_id, source, status, title, occurrence_count, first_seen_at, last_seen_at, policy_band"
-            " FROM incidents WHERE id = %s",
-            (ident,),
-        ).fetchone()
+        incident = incidents_store.get_incident(conn, ident)
         if incident is None:
             raise NotFoundError(f"no incident {ident}", hint="`nocai incidents list` shows the ids")
-        chain = conn.execute(
-            "SELECT failure_type, error_class, severity, triage_confidence, policy_band, matched_signature_ids,"
-            " retrieved_step_ids, execution_status FROM triage_to_resolution_chain WHERE incident_id = %s",
-            (ident,),
-        ).fetchall()
+        chain = incidents_store.chain_of(conn, ident)
     console.print(
-        f"{incident[3]} [{incident[1]}, alert {incident[0]}] {incident[2]}, seen {incident[4]}x "
-        f"from {incident[5]:%Y-%m-%d %H:%M} to {incident[6]:%Y-%m-%d %H:%M}, band {incident[7]}",
+        f"{incident.title} [{incident.source}, alert {incident.alert_id}] {incident.status}, "
+        f"seen {incident.occurrence_count}x from {incident.first_seen_at:%Y-%m-%d %H:%M} "
+        f"to {incident.last_seen_at:%Y-%m-%d %H:%M}, band {incident.policy_band}",
         markup=False,
     )
-    for c in chain:
+    for link in chain:
         console.print(
-            f"  triage: {c[0]} / {c[1]}, severity {c[2]}, confidence {c[3]}, band {c[4]}, "
-            f"signatures {c[5]} → resolution: steps {c[6]}, {c[7]}",
+            f"  triage: {link.failure_type} / {link.error_class}, severity {link.severity}, "
+            f"confidence {link.triage_confidence}, band {link.policy_band}, "
+            f"signatures {link.matched_signature_ids} → resolution: steps {link.retrieved_step_ids}, "
+            f"{link.execution_status}",
             markup=False,
         )

@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import json
 import random
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from ai_service.alerts.adapters import parse_alerts
 from ai_service.errors import InputError
+from ai_service.knowledge import store as knowledge_store
 from ai_service.knowledge.embeddings import Embedder
 from ai_service.retrieval import calibration as calib
 from ai_service.retrieval import store
@@ -119,29 +118,6 @@ def read_alerts(path: Path, *, answerable: bool) -> list[LabelledAlert]:
     return alerts
 
 
-def scratch_database(admin_url: str) -> tuple[str, Callable[[], None]]:
-    """Create an empty database beside ``admin_url``'s; returns its URL and a function that drops it."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    name = f"nocai_eval_{uuid.uuid4().hex[:10]}"
-    params = conninfo_to_dict(admin_url)
-    try:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.errors.InsufficientPrivilege as exc:
-        raise InputError(
-            "the evaluation needs a scratch database and this role may not create one",
-            hint="grant CREATEDB to the role in DATABASE_URL, or run the evaluation on the embedded default",
-        ) from exc
-    params["dbname"] = name
-
-    def drop() -> None:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-    return make_conninfo(**params), drop
-
-
 def _rankings(rows: list[store.FusedRow]) -> dict[str, list[store.FusedRow]]:
     return {
         "hybrid": rows,
@@ -171,7 +147,7 @@ def evaluate(
     root = runbooks_dir.resolve()
     paths = {
         rid: Path(src).resolve().relative_to(root).as_posix()
-        for rid, src in conn.execute("SELECT runbook_id, source_path FROM runbooks").fetchall()
+        for rid, src in knowledge_store.runbook_source_paths(conn).items()
         if Path(src).resolve().is_relative_to(root)
     }
     ids_by_path = {p: rid for rid, p in paths.items()}

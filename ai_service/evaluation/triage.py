@@ -18,6 +18,7 @@ the alertname (runbooks are named after alerts, so the name would give the answe
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,13 @@ import psycopg
 from ai_service.alerts.adapters import parse_alerts
 from ai_service.alerts.service import receive_alert
 from ai_service.errors import InputError
+from ai_service.evaluation import retrieval as retrieval_evaluation
+from ai_service.incidents.service import triage_incident
+from ai_service.knowledge import store as knowledge_store
 from ai_service.knowledge.embeddings import Embedder
 from ai_service.policy.models import Policy
-from ai_service.retrieval.calibration import Calibration
+from ai_service.retrieval.calibration import Calibration, fit_platt, platt
 from ai_service.retrieval.service import load_calibration
-from ai_service.triage.pipeline import triage_incident
 
 RULE_SEVERITY = {
     "critical": "critical",
@@ -87,7 +90,7 @@ def evaluate(
     root = runbooks_dir.resolve()
     paths = {
         rid: Path(src).resolve().relative_to(root).as_posix()
-        for rid, src in conn.execute("SELECT runbook_id, source_path FROM runbooks").fetchall()
+        for rid, src in knowledge_store.runbook_source_paths(conn).items()
         if Path(src).resolve().is_relative_to(root)
     }
     labelled = [(row, True) for row in _alerts(alerts_file)]
@@ -168,8 +171,6 @@ def _held_out_rules(
     no_runbook_file: Path | None,
 ) -> dict[str, Calibration]:
     """alertname -> the abstention rule fitted without it (by the retrieval evaluation, on the same database)."""
-    from ai_service.retrieval import evaluation as retrieval_evaluation
-
     answerable = retrieval_evaluation.read_alerts(alerts_file, answerable=True)
     unanswerable = retrieval_evaluation.read_alerts(no_runbook_file, answerable=False) if no_runbook_file else []
     shipped = load_calibration()
@@ -186,10 +187,6 @@ def _cross_validated_confidence(records: list[dict[str, Any]], folds: int = 5, s
     are scaled: a no-match has none, and its confidence is 0 by definition. Returns the scaling fitted on all of
     them, which ``--save-calibration`` stores for production.
     """
-    import random
-
-    from ai_service.retrieval.calibration import fit_platt, platt
-
     planned = [r for r in records if not r["no_match"]]  # a no-match has no plan: its confidence stays 0
     groups = sorted({r["alertname"] for r in planned})
     random.Random(seed).shuffle(groups)

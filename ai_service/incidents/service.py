@@ -1,47 +1,43 @@
 """Alert in → triage and resolution stored: the whole judgement for one new incident, in one transaction.
 
-Used by ``nocai triage`` today and by the service's queue workers later; knows nothing of HTTP or the CLI.
+The orchestration above the core domains: retrieval finds the evidence, triage classifies, resolution plans,
+the optional LLM explains, the policy puts the result in a band; then the triage row, the resolution row and
+the incident's summary are written together. Used by ``nocai triage`` and by the service's queue workers;
+knows nothing of HTTP or the CLI.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from ai_service.alerts.models import NormalizedAlert
 from ai_service.config import Settings
+from ai_service.incidents import store
+from ai_service.incidents.models import TriageOutcome
 from ai_service.knowledge.embeddings import Embedder
-from ai_service.policy.models import Policy, PolicyContext, PolicyDecision
+from ai_service.llm.advisor import advise
+from ai_service.llm.models import EvidenceItem
+from ai_service.policy.models import Policy, PolicyContext
 from ai_service.policy.service import evaluate
+from ai_service.resolution import store as resolution_store
 from ai_service.resolution.models import ResolutionPlan
 from ai_service.resolution.service import build_plan
 from ai_service.retrieval.calibration import Calibration
 from ai_service.retrieval.models import SearchResult
 from ai_service.retrieval.query_text import build_query
 from ai_service.retrieval.service import SearchOptions, load_calibration, search
-from ai_service.triage import store
+from ai_service.triage import store as triage_store
 from ai_service.triage.models import Triage
 from ai_service.triage.service import classify
+from ai_service.vocabulary import phase_rank
 
 #: Steps are searched within the runbooks retrieved for the alert: the plan is built from those and from the
 #: signatures' history (see ``resolution.service``).
 TRIAGE_SEARCH = SearchOptions(steps_from_top_runbooks=True)
-
-
-@dataclass
-class TriageOutcome:
-    incident_id: uuid.UUID
-    triage_result_id: uuid.UUID
-    resolution_id: uuid.UUID
-    triage: Triage
-    plan: ResolutionPlan
-    decision: PolicyDecision
-    search: SearchResult
-    seconds: float
 
 
 def triage_incident(
@@ -74,7 +70,7 @@ def triage_incident(
             confidence=triage.confidence,
             no_match=triage.no_match,
             severity=triage.severity,
-            risk_level=plan.risk_level,  # type: ignore[arg-type]
+            risk_level=plan.risk_level,
             failure_type=triage.failure_type,
             error_class=triage.error_class,
             matched_signature_count=len(triage.matched_signature_ids),
@@ -82,8 +78,8 @@ def triage_incident(
         ),
     )
     with conn.transaction():
-        triage_id = store.insert_triage(conn, incident_id=incident_id, triage=triage, decision=decision)
-        resolution_id = store.insert_resolution(
+        triage_id = triage_store.insert_triage(conn, incident_id=incident_id, triage=triage, band=decision.band)
+        resolution_id = resolution_store.insert_resolution(
             conn,
             incident_id=incident_id,
             triage_result_id=triage_id,
@@ -92,8 +88,8 @@ def triage_incident(
             evidence=triage.evidence,
             retrieval_method=triage.retrieval_method,
         )
-        store.record_on_incident(conn, incident_id=incident_id, triage=triage, plan=plan, decision=decision)
-        store.count_matches(conn, signature_ids=triage.matched_signature_ids)
+        store.record_triage(conn, incident_id=incident_id, triage=triage, plan=plan, decision=decision)
+        triage_store.count_matches(conn, signature_ids=triage.matched_signature_ids)
     return TriageOutcome(
         incident_id, triage_id, resolution_id, triage, plan, decision, result, time.perf_counter() - started
     )
@@ -107,10 +103,6 @@ def _with_llm_advice(
     The re-ranking may only reorder steps within their phase (diagnosis still comes before mitigation), and the
     advisor's own bounds apply (top steps only, only between steps of similar confidence).
     """
-    from ai_service.llm.advisor import advise
-    from ai_service.llm.models import EvidenceItem
-    from ai_service.resolution.service import PHASE_ORDER
-
     evidence = [
         EvidenceItem(id=r.step_id, kind="step", text=f"{r.condition}\n{r.action}", score=r.confidence)
         for r in plan.recommendations
@@ -135,7 +127,7 @@ def _with_llm_advice(
         position = {step_id: i for i, step_id in enumerate(advice.ranking)}
         recommendations = sorted(
             recommendations,
-            key=lambda r: (PHASE_ORDER.get(r.phase or "", 3), position.get(r.step_id, len(position))),
+            key=lambda r: (phase_rank(r.phase), position.get(r.step_id, len(position))),
         )
     return (
         triage.model_copy(update={"explanation": advice.explanation, "llm": llm}),

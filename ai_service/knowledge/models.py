@@ -24,11 +24,26 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator
 
-RiskLevel = Literal["low", "medium", "high"]
-Phase = Literal["diagnosis", "mitigation", "verification", "other"]
-RunbookFormat = Literal["markdown", "yaml", "json", "docx"]
+from ai_service.vocabulary import Phase, RiskLevel
 
-PHASES: tuple[Phase, ...] = ("diagnosis", "mitigation", "verification", "other")
+__all__ = [
+    "Block",
+    "CodeBlock",
+    "FrontMatter",
+    "Heading",
+    "ListBlock",
+    "Paragraph",
+    "ParsedRunbook",
+    "ParsedStep",
+    "Phase",
+    "RiskLevel",
+    "RunbookDocument",
+    "StepDocument",
+    "make_step_id",
+    "step_content_sha256",
+]
+
+RunbookFormat = Literal["markdown", "yaml", "json", "docx"]
 SLUG_PATTERN = r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$"
 
 NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]

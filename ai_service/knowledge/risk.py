@@ -38,9 +38,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from ai_service.knowledge.models import RiskLevel
-
-RISK_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
+from ai_service.vocabulary import RISK_LEVELS, RiskLevel
 
 # Languages whose code blocks are queries or sample output: never commands that change anything.
 READ_ONLY_LANGS: frozenset[str] = frozenset(
@@ -473,7 +471,7 @@ def _skip_wrappers(tokens: list[str]) -> list[str]:
 def infer_risk(action: str, phase: str) -> tuple[RiskLevel, str]:
     """Return ``(risk_level, reason)`` for a step's action; see the module docstring for the rules."""
     matches = find_matches(action)
-    top = max((RISK_ORDER[m.level] for m in matches), default=-1)
+    top = max((RISK_LEVELS.index(m.level) for m in matches), default=-1)
     if top <= 0 and phase == "mitigation" and not _reads_only(action, matches):
         return "medium", "no recognised action verb; mitigation steps change state, so medium by default"
     if not matches:
@@ -481,9 +479,9 @@ def infer_risk(action: str, phase: str) -> tuple[RiskLevel, str]:
     reasons: list[str] = []
     for match in matches:
         item = f"{match.label} ({match.text!r})"
-        if RISK_ORDER[match.level] == top and item not in reasons:
+        if RISK_LEVELS.index(match.level) == top and item not in reasons:
             reasons.append(item)
-    level: RiskLevel = next(m.level for m in matches if RISK_ORDER[m.level] == top)
+    level: RiskLevel = next(m.level for m in matches if RISK_LEVELS.index(m.level) == top)
     return level, "; ".join(reasons[:3])
 
 

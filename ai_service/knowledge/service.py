@@ -34,6 +34,7 @@ from ai_service.knowledge import store, texts
 from ai_service.knowledge.embeddings import Embedder, content_hash, create_embedder
 from ai_service.knowledge.models import ParsedRunbook, ParsedStep
 from ai_service.knowledge.parsers import SUPPORTED_SUFFIXES, iter_runbook_files, parse_runbook_file
+from db import migrate, vectors
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): stages are "parse", "embed" and "write"."""
@@ -121,10 +122,10 @@ def assign_step_ids(
     by_order = {s.step_order: s for s in stored if s.step_id not in used and s.step_order is not None}
     for i, step in enumerate(steps):  # 2: same position, content edited
         if assigned[i] is None:
-            match = by_order.get(step.position)
-            if match is not None and match.step_id not in used:
-                assigned[i] = match.step_id
-                used.add(match.step_id)
+            same_place = by_order.get(step.position)
+            if same_place is not None and same_place.step_id not in used:
+                assigned[i] = same_place.step_id
+                used.add(same_place.step_id)
     known = {s.step_id for s in stored}
     taken = set(known) | used
     highest = max((_step_number(s) for s in known), default=0)
@@ -256,9 +257,7 @@ def ingest_runbooks(
                 if outcome.status == "removed" and outcome.runbook_id:
                     outcome.steps_removed = store.delete_runbook(conn, runbook_id=outcome.runbook_id)
     if planned or any(f.status == "removed" for f in report.files):
-        from ai_service.retrieval.store import RUNBOOKS, STEPS, refresh_term_stats
-
-        refresh_term_stats(conn, [RUNBOOKS, STEPS])  # BM25 document frequencies follow the corpus
+        store.refresh_term_stats(conn, ["runbooks", "runbook_steps"])  # BM25 document frequencies follow the corpus
     report.seconds = time.perf_counter() - started
     return report
 
@@ -441,8 +440,6 @@ def prepare_embedder(conn: psycopg.Connection, settings: Settings) -> Embedder:
     A store with no vector yet adopts the configured model; one with vectors of another model is refused
     (EmbeddingModelMismatchError names the fixes).
     """
-    from db import migrate, vectors
-
     migrate.require_current(conn)
     vectors.align_empty_store(conn, model=settings.embedding_model, dimension=settings.embedding_dimension)
     vectors.check_embedding_model(conn, model=settings.embedding_model, dimension=settings.embedding_dimension)

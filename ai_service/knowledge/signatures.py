@@ -29,7 +29,7 @@ import numpy as np
 import psycopg
 
 from ai_service.errors import ConfigurationError, InputError
-from ai_service.knowledge import clustering, store, texts
+from ai_service.knowledge import clustering, signature_store, store, texts
 from ai_service.knowledge.embeddings import Embedder, content_hash
 from ai_service.knowledge.incidents import FIELDS, IncidentRecord, read_incident_file
 
@@ -86,7 +86,7 @@ def ingest_incidents(
     for path in files:
         report.files += 1
         try:
-            result = read_incident_file(Path(path), mapping=mapping)  # type: ignore[arg-type]
+            result = read_incident_file(Path(path), mapping=mapping)
         except InputError as exc:
             report.errors.append(str(exc))
             continue
@@ -96,7 +96,7 @@ def ingest_incidents(
         for record in result.records:
             records[record.number] = record  # a later file wins, like a later row
 
-    stored = store.stored_incidents(conn)
+    stored = signature_store.stored_incidents(conn)
     writes: list[tuple[IncidentRecord, str, str, str]] = []  # record, record hash, text, text hash
     for number, record in records.items():
         digest = record_sha256(record)
@@ -114,7 +114,7 @@ def ingest_incidents(
         report.seconds = time.perf_counter() - started
         return report
 
-    vectors = store.incident_embeddings_by_hash(conn, hashes=[w[3] for w in writes])
+    vectors = signature_store.incident_embeddings_by_hash(conn, hashes=[w[3] for w in writes])
     missing = list(dict.fromkeys((w[3], w[2]) for w in writes if w[3] not in vectors))
     for start in range(0, len(missing), 256):
         chunk = missing[start : start + 256]
@@ -124,9 +124,13 @@ def ingest_incidents(
         if progress:
             progress("embed", min(start + 256, len(missing)), len(missing))
 
-    touched_by_update = {stored[r.number].signature_id for r, *_ in writes if r.number in stored} - {None}
+    touched_by_update = {
+        signature_id
+        for record, *_ in writes
+        if record.number in stored and (signature_id := stored[record.number].signature_id) is not None
+    }
     with conn.transaction():
-        store.upsert_incidents(
+        signature_store.upsert_incidents(
             conn,
             rows=[
                 {
@@ -143,28 +147,24 @@ def ingest_incidents(
         touched = _grow_signatures(conn, report, threshold) | touched_by_update
         _describe(conn, embedder, touched)
     if writes or touched:
-        from ai_service.retrieval.store import SIGNATURES, refresh_term_stats
-
-        refresh_term_stats(conn, [SIGNATURES])
-    report.incidents_unassigned = int(
-        conn.execute("SELECT count(*) FROM historical_incidents WHERE signature_id IS NULL").fetchone()[0]  # type: ignore[index]
-    )
+        store.refresh_term_stats(conn, ["incident_signatures"])
+    report.incidents_unassigned = signature_store.unassigned_incident_count(conn)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _record(row: store.IncidentRow) -> IncidentRecord:
+def _record(row: signature_store.IncidentRow) -> IncidentRecord:
     values = {k: v for k, v in row.fields.items() if v is not None}
     values.setdefault("description", "")
     values.setdefault("close_notes", "")
-    return IncidentRecord(**values)
+    return IncidentRecord.model_validate(values)
 
 
 def _grow_signatures(conn: psycopg.Connection, report: IncidentIngestReport, threshold: float) -> set[str]:
     """Assign unassigned tickets to signatures (existing or new); returns the ids of the signatures touched."""
-    rows = store.all_incidents(conn)
-    members: dict[str, list[store.IncidentRow]] = defaultdict(list)
-    waiting: list[store.IncidentRow] = []
+    rows = signature_store.all_incidents(conn)
+    members: dict[str, list[signature_store.IncidentRow]] = defaultdict(list)
+    waiting: list[signature_store.IncidentRow] = []
     for row in rows:
         (members[row.signature_id] if row.signature_id else waiting).append(row)
     if not waiting:
@@ -180,7 +180,7 @@ def _grow_signatures(conn: psycopg.Connection, report: IncidentIngestReport, thr
     )
     touched: set[str] = set()
     for growth in outcome.grown:
-        store.assign_incidents(
+        signature_store.assign_incidents(
             conn, signature_id=growth.signature_id, numbers=[waiting[i].number for i in growth.added]
         )
         touched.add(growth.signature_id)
@@ -190,10 +190,10 @@ def _grow_signatures(conn: psycopg.Connection, report: IncidentIngestReport, thr
     if new_clusters:
         records = [_record(w) for w in waiting]
         drafts = clustering.describe_clusters(records, new_clusters)
-        ids = clustering.assign_signature_ids(drafts, taken=store.signature_ids(conn))
+        ids = clustering.assign_signature_ids(drafts, taken=signature_store.signature_ids(conn))
         for signature_id, draft, cluster in zip(ids, drafts, new_clusters, strict=True):
             # A placeholder row so members can reference it; _describe fills it from all members.
-            store.upsert_signature(
+            signature_store.upsert_signature(
                 conn,
                 incident_signature_id=signature_id,
                 fields=_fields(draft, []),
@@ -201,7 +201,7 @@ def _grow_signatures(conn: psycopg.Connection, report: IncidentIngestReport, thr
                 embedding_sha256="pending",
                 centroid=draft.centroid,
             )
-            store.assign_incidents(
+            signature_store.assign_incidents(
                 conn, signature_id=signature_id, numbers=[waiting[i].number for i in cluster.members]
             )
             touched.add(signature_id)
@@ -231,7 +231,7 @@ def _describe(conn: psycopg.Connection, embedder: Embedder, touched: set[str]) -
     """Describe the touched signatures again from all their members, against the background of all signatures."""
     if not touched:
         return
-    rows = [r for r in store.all_incidents(conn) if r.signature_id]
+    rows = [r for r in signature_store.all_incidents(conn) if r.signature_id]
     records = [_record(r) for r in rows]
     vectors = np.vstack([r.embedding for r in rows])
     groups: dict[str, list[int]] = defaultdict(list)
@@ -249,7 +249,7 @@ def _describe(conn: psycopg.Connection, embedder: Embedder, touched: set[str]) -
             label_texts.append(texts.signature_text(draft.failure_type, draft.error_class, draft.symptoms))
     embedded = embedder.embed(label_texts)
     for (signature_id, draft), text, vector in zip(todo, label_texts, embedded, strict=True):
-        store.upsert_signature(
+        signature_store.upsert_signature(
             conn,
             incident_signature_id=signature_id,
             fields=_fields(draft, list(draft.resolution_refs)),

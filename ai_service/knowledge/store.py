@@ -1,5 +1,7 @@
-"""SQL of the knowledge base: runbooks, their steps and source documents. Plain parameterised SQL, the
-connection first; no decisions are made here (``service.py`` decides what to write)."""
+"""SQL of the knowledge base: runbooks, their steps, source documents, past incidents and the signatures they
+cluster into, and the full-text statistics retrieval reads. Plain parameterised SQL, the connection first, typed
+rows; no decisions are made here (``service.py``, ``signatures.py``, ``reembed.py`` and ``legacy.py`` decide
+what to write)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,16 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import psycopg
 from pgvector import Vector
+from psycopg import sql
+from psycopg.rows import class_row, dict_row, kwargs_row
 from psycopg.types.json import Jsonb
 
-from ai_service.knowledge.incidents import FIELDS as INCIDENT_FIELDS
+from db.queries import scalar
 
 
 def as_array(value: object) -> np.ndarray:
@@ -72,47 +77,52 @@ class StepRow:
 
 def runbook_states(conn: psycopg.Connection) -> dict[str, RunbookState]:
     """Every ingested runbook by source path."""
-    rows = conn.execute(
-        "SELECT r.runbook_id, r.source_path, r.content_sha256, r.step_count,"
-        " (SELECT count(*) FROM runbook_steps AS s WHERE s.runbook_id = r.runbook_id AND s.embedding IS NULL)"
-        " + (r.embedding IS NULL)::int + (r.title_embedding IS NULL)::int"
-        " FROM runbooks AS r"
-    ).fetchall()
-    return {r[1]: RunbookState(r[0], r[1], r[2], r[3], r[4]) for r in rows}
+    with conn.cursor(row_factory=class_row(RunbookState)) as cur:
+        rows = cur.execute(
+            "SELECT r.runbook_id, r.source_path, r.content_sha256, r.step_count,"
+            " (SELECT count(*) FROM runbook_steps AS s WHERE s.runbook_id = r.runbook_id AND s.embedding IS NULL)"
+            " + (r.embedding IS NULL)::int + (r.title_embedding IS NULL)::int AS missing_embeddings"
+            " FROM runbooks AS r"
+        ).fetchall()
+    return {r.source_path: r for r in rows}
 
 
 def runbook_source_paths(conn: psycopg.Connection) -> dict[str, str]:
     """runbook_id -> source path of every ingested runbook."""
-    return dict(conn.execute("SELECT runbook_id, source_path FROM runbooks").fetchall())  # type: ignore[arg-type]
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT runbook_id, source_path FROM runbooks").fetchall()
+    return {r["runbook_id"]: r["source_path"] for r in rows}
 
 
 def stored_steps(conn: psycopg.Connection, *, runbook_id: str) -> list[StoredStep]:
-    rows = conn.execute(
-        "SELECT step_id, step_order, content_sha256, embedding_sha256, phase, section FROM runbook_steps"
-        " WHERE runbook_id = %s ORDER BY step_order NULLS LAST, step_id",
-        (runbook_id,),
-    ).fetchall()
-    return [StoredStep(*r) for r in rows]
+    """The stored steps of one runbook, in order (what ingestion compares a new parse with)."""
+    with conn.cursor(row_factory=class_row(StoredStep)) as cur:
+        return cur.execute(
+            "SELECT step_id, step_order, content_sha256, embedding_sha256, phase, section FROM runbook_steps"
+            " WHERE runbook_id = %s ORDER BY step_order NULLS LAST, step_id",
+            (runbook_id,),
+        ).fetchall()
 
 
 def embeddings_by_hash(conn: psycopg.Connection, *, hashes: Sequence[str]) -> dict[str, np.ndarray]:
     """Stored vectors whose (model, text) hash is one of ``hashes`` — texts that need no new embedding."""
     if not hashes:
         return {}
-    rows = conn.execute(
-        "SELECT DISTINCT ON (embedding_sha256) embedding_sha256, embedding FROM ("
-        "  SELECT embedding_sha256, embedding FROM runbook_steps WHERE embedding_sha256 = ANY(%(h)s)"
-        "   AND embedding IS NOT NULL"
-        "  UNION ALL"
-        "  SELECT embedding_sha256, embedding FROM runbooks WHERE embedding_sha256 = ANY(%(h)s)"
-        "   AND embedding IS NOT NULL"
-        "  UNION ALL"
-        "  SELECT title_embedding_sha256, title_embedding FROM runbooks WHERE title_embedding_sha256 = ANY(%(h)s)"
-        "   AND title_embedding IS NOT NULL"
-        ") AS known",
-        {"h": list(hashes)},
-    ).fetchall()
-    return {r[0]: as_array(r[1]) for r in rows}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT DISTINCT ON (embedding_sha256) embedding_sha256, embedding FROM ("
+            "  SELECT embedding_sha256, embedding FROM runbook_steps WHERE embedding_sha256 = ANY(%(h)s)"
+            "   AND embedding IS NOT NULL"
+            "  UNION ALL"
+            "  SELECT embedding_sha256, embedding FROM runbooks WHERE embedding_sha256 = ANY(%(h)s)"
+            "   AND embedding IS NOT NULL"
+            "  UNION ALL"
+            "  SELECT title_embedding_sha256, title_embedding FROM runbooks WHERE title_embedding_sha256 = ANY(%(h)s)"
+            "   AND title_embedding IS NOT NULL"
+            ") AS known",
+            {"h": list(hashes)},
+        ).fetchall()
+    return {r["embedding_sha256"]: as_array(r["embedding"]) for r in rows}
 
 
 def upsert_document(
@@ -130,7 +140,8 @@ def upsert_document(
     content_sha256: str,
 ) -> uuid.UUID:
     """Insert or update the source document identified by ``source_key``; returns its id."""
-    row = conn.execute(
+    document_id: uuid.UUID = scalar(
+        conn,
         "INSERT INTO documents (source_key, doc_type, title, content, service, component, tags,"
         " last_reviewed_at, source_path, content_sha256)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -152,9 +163,8 @@ def upsert_document(
             source_path,
             content_sha256,
         ),
-    ).fetchone()
-    assert row is not None
-    return row[0]
+    )
+    return document_id
 
 
 def upsert_runbook(
@@ -169,7 +179,7 @@ def upsert_runbook(
     format: str,
     source_path: str,
     content_sha256: str,
-    document_id: uuid.UUID,
+    document_id: uuid.UUID | None,
     step_count: int,
     search_text: str,
     embedding: np.ndarray | None,
@@ -265,6 +275,7 @@ def upsert_steps(conn: psycopg.Connection, *, rows: Iterable[StepRow]) -> None:
 
 
 def delete_steps(conn: psycopg.Connection, *, step_ids: Sequence[str]) -> int:
+    """Delete these steps; returns how many were deleted."""
     if not step_ids:
         return 0
     cur = conn.execute("DELETE FROM runbook_steps WHERE step_id = ANY(%s)", (list(step_ids),))
@@ -295,26 +306,32 @@ class KnowledgeStats:
 
 
 def knowledge_stats(conn: psycopg.Connection) -> KnowledgeStats:
-    one = conn.execute(
-        "SELECT (SELECT count(*) FROM runbooks), (SELECT count(*) FROM runbook_steps),"
-        " (SELECT count(*) FROM runbook_steps WHERE embedding IS NULL),"
-        " (SELECT count(*) FROM incident_signatures), (SELECT count(*) FROM historical_incidents),"
-        " (SELECT count(*) FROM historical_incidents WHERE signature_id IS NULL)"
-    ).fetchone()
-    assert one is not None
-    by_risk = dict(
-        conn.execute("SELECT coalesce(risk_level, 'unset'), count(*) FROM runbook_steps GROUP BY 1").fetchall()  # type: ignore[arg-type]
-    )
-    by_phase = dict(
-        conn.execute("SELECT coalesce(phase, 'unset'), count(*) FROM runbook_steps GROUP BY 1").fetchall()  # type: ignore[arg-type]
-    )
-    services = [
-        (r[0], r[1])
-        for r in conn.execute(
-            "SELECT coalesce(service, '(none)'), count(*) FROM runbook_steps GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20"
+    """Counts of what the knowledge base holds (``nocai kb stats``)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        one = cur.execute(
+            "SELECT (SELECT count(*) FROM runbooks) AS runbooks, (SELECT count(*) FROM runbook_steps) AS steps,"
+            " (SELECT count(*) FROM runbook_steps WHERE embedding IS NULL) AS steps_without_embedding,"
+            " (SELECT count(*) FROM incident_signatures) AS signatures,"
+            " (SELECT count(*) FROM historical_incidents) AS historical_incidents,"
+            " (SELECT count(*) FROM historical_incidents WHERE signature_id IS NULL) AS unassigned_incidents"
+        ).fetchone()
+        assert one is not None
+        by_risk = cur.execute(
+            "SELECT coalesce(risk_level, 'unset') AS name, count(*) AS n FROM runbook_steps GROUP BY 1"
         ).fetchall()
-    ]
-    return KnowledgeStats(one[0], one[1], one[2], by_risk, by_phase, one[3], one[4], one[5], services)
+        by_phase = cur.execute(
+            "SELECT coalesce(phase, 'unset') AS name, count(*) AS n FROM runbook_steps GROUP BY 1"
+        ).fetchall()
+        services = cur.execute(
+            "SELECT coalesce(service, '(none)') AS name, count(*) AS n FROM runbook_steps"
+            " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20"
+        ).fetchall()
+    return KnowledgeStats(
+        **one,
+        steps_by_risk={r["name"]: r["n"] for r in by_risk},
+        steps_by_phase={r["name"]: r["n"] for r in by_phase},
+        services=[(r["name"], r["n"]) for r in services],
+    )
 
 
 @dataclass(frozen=True)
@@ -330,208 +347,162 @@ class LegacyChunk:
     document_component: str | None
 
 
+def _legacy_chunk(**columns: Any) -> LegacyChunk:
+    embedding = columns.pop("embedding")
+    return LegacyChunk(**columns, embedding=as_array(embedding) if embedding is not None else None)
+
+
 def legacy_chunks(conn: psycopg.Connection) -> list[LegacyChunk]:
     """Chunks of an older install that carry a runbook step or an incident signature in their metadata."""
-    rows = conn.execute(
-        "SELECT c.id, c.document_id, c.chunk_index, c.content, c.metadata, c.embedding, d.title, d.service,"
-        " d.component FROM chunks AS c JOIN documents AS d ON d.id = c.document_id"
-        " WHERE c.metadata ?| ARRAY['step_id', 'runbook_id', 'incident_signature_id', 'failure_type', 'error_class']"
-        " ORDER BY c.document_id, c.chunk_index, c.id"
-    ).fetchall()
-    return [
-        LegacyChunk(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            as_array(r[5]) if r[5] is not None else None,
-            r[6],
-            r[7],
-            r[8],
-        )
-        for r in rows
-    ]
+    with conn.cursor(row_factory=kwargs_row(_legacy_chunk)) as cur:
+        return cur.execute(
+            "SELECT c.id, c.document_id, c.chunk_index, c.content, c.metadata, c.embedding,"
+            " d.title AS document_title, d.service AS document_service, d.component AS document_component"
+            " FROM chunks AS c JOIN documents AS d ON d.id = c.document_id"
+            " WHERE c.metadata ?| ARRAY['step_id', 'runbook_id', 'incident_signature_id', 'failure_type',"
+            " 'error_class'] ORDER BY c.document_id, c.chunk_index, c.id"
+        ).fetchall()
 
 
 def existing_ids(conn: psycopg.Connection, *, step_ids: Sequence[str], signature_ids: Sequence[str]) -> set[str]:
     """Which of these step and signature ids are already stored."""
-    found = {r[0] for r in conn.execute("SELECT step_id FROM runbook_steps WHERE step_id = ANY(%s)", (list(step_ids),))}
-    found |= {
-        r[0]
-        for r in conn.execute(
-            "SELECT incident_signature_id FROM incident_signatures WHERE incident_signature_id = ANY(%s)",
-            (list(signature_ids),),
-        )
-    }
-    return found
-
-
-def insert_signature(
-    conn: psycopg.Connection,
-    *,
-    incident_signature_id: str,
-    failure_type: str,
-    error_class: str,
-    symptoms: list[str],
-    affected_service: str | None,
-    service: str | None,
-    component: str | None,
-    assignment_group: str | None,
-    impact: str | None,
-    urgency: str | None,
-    resolution_refs: list[str],
-    source_incident_ids: list[str],
-    source_document_id: uuid.UUID | None,
-    embedding: np.ndarray | None,
-    embedding_sha256: str | None,
-    centroid: np.ndarray | None = None,
-    last_seen_at: datetime | None = None,
-) -> bool:
-    """Insert a signature unless its id exists; returns whether it was inserted."""
-    cur = conn.execute(
-        "INSERT INTO incident_signatures (incident_signature_id, failure_type, error_class, symptoms,"
-        " affected_service, service, component, assignment_group, impact, urgency, resolution_refs,"
-        " source_incident_ids, source_document_id, embedding, embedding_sha256, centroid, last_seen_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (incident_signature_id) DO NOTHING",
-        (
-            incident_signature_id,
-            failure_type,
-            error_class,
-            symptoms,
-            affected_service,
-            service,
-            component,
-            assignment_group,
-            impact,
-            urgency,
-            resolution_refs,
-            source_incident_ids,
-            source_document_id,
-            Vector(embedding) if embedding is not None else None,
-            embedding_sha256,
-            Vector(centroid) if centroid is not None else None,
-            last_seen_at,
-        ),
-    )
-    return cur.rowcount == 1
-
-
-# --- historical incidents and signatures ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredIncident:
-    number: str
-    record_sha256: str
-    embedding_sha256: str | None
-    signature_id: str | None
-
-
-def stored_incidents(conn: psycopg.Connection) -> dict[str, StoredIncident]:
-    rows = conn.execute(
-        "SELECT number, record_sha256, embedding_sha256, signature_id FROM historical_incidents"
-    ).fetchall()
-    return {r[0]: StoredIncident(*r) for r in rows}
-
-
-def incident_embeddings_by_hash(conn: psycopg.Connection, *, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-    if not hashes:
-        return {}
-    rows = conn.execute(
-        "SELECT DISTINCT ON (embedding_sha256) embedding_sha256, embedding FROM historical_incidents"
-        " WHERE embedding_sha256 = ANY(%s) AND embedding IS NOT NULL",
-        (list(hashes),),
-    ).fetchall()
-    return {r[0]: as_array(r[1]) for r in rows}
-
-
-def upsert_incidents(conn: psycopg.Connection, *, rows: Sequence[dict[str, object]]) -> None:
-    """Insert or update historical incidents; a row whose text changed leaves its signature (to be re-assigned)."""
-    if not rows:
-        return
-    columns = [*INCIDENT_FIELDS, "source_path", "record_sha256", "embedding", "embedding_sha256"]
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
-    with conn.cursor() as cur:
-        cur.executemany(
-            f"INSERT INTO historical_incidents ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
-            f" ON CONFLICT (number) DO UPDATE SET {updates},"
-            " signature_id = CASE WHEN historical_incidents.embedding_sha256 IS DISTINCT FROM"
-            " EXCLUDED.embedding_sha256 THEN NULL ELSE historical_incidents.signature_id END",
-            [
-                tuple(Vector(r[c]) if c == "embedding" and r[c] is not None else r[c] for c in columns)  # type: ignore[arg-type]
-                for r in rows
-            ],
-        )
-
-
-@dataclass(frozen=True)
-class IncidentRow:
-    number: str
-    fields: dict[str, object]
-    embedding: np.ndarray
-    signature_id: str | None
-
-
-def all_incidents(conn: psycopg.Connection) -> list[IncidentRow]:
-    """Every historical incident with a vector, in a stable order."""
-    columns = ", ".join(INCIDENT_FIELDS)
-    rows = conn.execute(
-        f"SELECT {columns}, embedding, signature_id FROM historical_incidents"
-        " WHERE embedding IS NOT NULL ORDER BY opened_at NULLS FIRST, number"
-    ).fetchall()
-    width = len(INCIDENT_FIELDS)
-    return [
-        IncidentRow(r[0], dict(zip(INCIDENT_FIELDS, r[:width], strict=True)), as_array(r[width]), r[width + 1])
-        for r in rows
-    ]
-
-
-def assign_incidents(conn: psycopg.Connection, *, signature_id: str, numbers: Sequence[str]) -> None:
-    conn.execute(
-        "UPDATE historical_incidents SET signature_id = %s WHERE number = ANY(%s)", (signature_id, list(numbers))
-    )
-
-
-def signature_ids(conn: psycopg.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT incident_signature_id FROM incident_signatures")}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT step_id AS id FROM runbook_steps WHERE step_id = ANY(%s)"
+            " UNION ALL SELECT incident_signature_id FROM incident_signatures WHERE incident_signature_id = ANY(%s)",
+            (list(step_ids), list(signature_ids)),
+        ).fetchall()
+    return {r["id"] for r in rows}
 
 
 def step_ids(conn: psycopg.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT step_id FROM runbook_steps")}
+    """Every runbook step id."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return {r["id"] for r in cur.execute("SELECT step_id AS id FROM runbook_steps")}
 
 
-def upsert_signature(
-    conn: psycopg.Connection,
-    *,
-    incident_signature_id: str,
-    fields: dict[str, object],
-    embedding: np.ndarray,
-    embedding_sha256: str,
-    centroid: np.ndarray,
-) -> None:
-    """Insert or refresh a distilled signature (triage's counters are left as they are)."""
-    conn.execute(
-        "INSERT INTO incident_signatures (incident_signature_id, failure_type, error_class, symptoms,"
-        " affected_service, service, component, assignment_group, impact, urgency, resolution_refs,"
-        " source_incident_ids, last_seen_at, embedding, embedding_sha256, centroid)"
-        " VALUES (%(id)s, %(failure_type)s, %(error_class)s, %(symptoms)s, %(affected_service)s, %(service)s,"
-        " %(component)s, %(assignment_group)s, %(impact)s, %(urgency)s, %(resolution_refs)s,"
-        " %(source_incident_ids)s, %(last_seen_at)s, %(embedding)s, %(embedding_sha256)s, %(centroid)s)"
-        " ON CONFLICT (incident_signature_id) DO UPDATE SET failure_type = EXCLUDED.failure_type,"
-        " error_class = EXCLUDED.error_class, symptoms = EXCLUDED.symptoms,"
-        " affected_service = EXCLUDED.affected_service, service = EXCLUDED.service,"
-        " component = EXCLUDED.component, assignment_group = EXCLUDED.assignment_group,"
-        " impact = EXCLUDED.impact, urgency = EXCLUDED.urgency, resolution_refs = EXCLUDED.resolution_refs,"
-        " source_incident_ids = EXCLUDED.source_incident_ids, last_seen_at = EXCLUDED.last_seen_at,"
-        " embedding = EXCLUDED.embedding, embedding_sha256 = EXCLUDED.embedding_sha256,"
-        " centroid = EXCLUDED.centroid",
-        {
-            "id": incident_signature_id,
-            **fields,
-            "embedding": Vector(embedding),
-            "embedding_sha256": embedding_sha256,
-            "centroid": Vector(centroid),
-        },
+# --- maintenance: full-text statistics, centroids, re-embedding --------------------------------------------
+
+#: The tables whose full-text statistics retrieval reads (``search_term_stats.corpus`` is the table's name).
+SEARCH_TABLES: tuple[str, ...] = ("runbooks", "runbook_steps", "incident_signatures")
+
+
+def refresh_term_stats(conn: psycopg.Connection, tables: Sequence[str] = SEARCH_TABLES) -> None:
+    """Recompute document frequencies and average lengths (after ingestion; one transaction per table)."""
+    for table in tables:
+        if table not in SEARCH_TABLES:
+            raise ValueError(f"{table!r} is not a searched table ({', '.join(SEARCH_TABLES)})")
+        with conn.transaction():
+            conn.execute("DELETE FROM search_term_stats WHERE corpus = %s", (table,))
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO search_term_stats (corpus, lexeme, ndoc) SELECT %s, word, ndoc FROM ts_stat({inner})"
+                ).format(inner=sql.Literal(f"SELECT tsv FROM {table} WHERE tsv IS NOT NULL")),
+                (table,),
+            )
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO search_corpus_stats (corpus, documents, avg_length, refreshed_at)"
+                    " SELECT %s, count(*), coalesce(avg(length(tsv)), 1.0), now() FROM {table}"
+                    " ON CONFLICT (corpus) DO UPDATE SET documents = EXCLUDED.documents,"
+                    " avg_length = EXCLUDED.avg_length, refreshed_at = EXCLUDED.refreshed_at"
+                ).format(table=sql.Identifier(table)),
+                (table,),
+            )
+
+
+def table_exists(conn: psycopg.Connection, table: str) -> bool:
+    """Whether ``table`` exists (an older schema may lack one)."""
+    exists: bool = scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (table,))
+    return exists
+
+
+@dataclass(frozen=True)
+class EmbeddedText:
+    """One vector column of one table, and how to rebuild the text its vectors were made from."""
+
+    table: str
+    key: str
+    #: The columns (after the key) the text is made of, as SQL select-list items named by ``AS``.
+    columns: tuple[str, ...]
+    vector: str = "embedding"
+    hash: str = "embedding_sha256"
+
+    @property
+    def label(self) -> str:
+        return self.table if self.vector == "embedding" else f"{self.table}.{self.vector}"
+
+
+#: Every embedded text of the knowledge base (``nocai kb reembed``).
+EMBEDDED_TEXTS: tuple[EmbeddedText, ...] = (
+    EmbeddedText("runbook_steps", "step_id", ("condition", "action", "expected_outcome")),
+    EmbeddedText(
+        "runbooks",
+        "runbook_id",
+        (
+            "title",
+            "description",
+            "(SELECT s.action FROM runbook_steps AS s WHERE s.runbook_id = t.runbook_id"
+            " ORDER BY s.step_order LIMIT 1) AS first_action",
+            "ARRAY(SELECT jsonb_array_elements_text(t.tags)) AS tags",
+        ),
+    ),
+    EmbeddedText("runbooks", "runbook_id", ("title",), "title_embedding", "title_embedding_sha256"),
+    EmbeddedText("incident_signatures", "incident_signature_id", ("failure_type", "error_class", "symptoms")),
+    EmbeddedText("historical_incidents", "number", ("short_description", "description")),
+)
+
+
+@dataclass(frozen=True)
+class TextRow:
+    """One row to (maybe) re-embed: its key, the columns its text is made of, and what is stored."""
+
+    key: str
+    columns: dict[str, Any]
+    stored_hash: str | None
+    has_vector: bool
+
+
+def embedded_text_rows(conn: psycopg.Connection, target: EmbeddedText) -> list[TextRow]:
+    """Every row of ``target``'s table with the columns its text is made of."""
+    statement = sql.SQL(
+        "SELECT t.{key} AS nocai_key, {columns}, t.{hash} AS nocai_hash, t.{vector} IS NOT NULL AS nocai_has_vector"
+        " FROM {table} AS t"
+    ).format(
+        key=sql.Identifier(target.key),
+        columns=sql.SQL(", ").join(sql.SQL(c) for c in target.columns),
+        table=sql.Identifier(target.table),
+        hash=sql.Identifier(target.hash),
+        vector=sql.Identifier(target.vector),
     )
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(statement).fetchall()
+    return [
+        TextRow(
+            key=row.pop("nocai_key"),
+            stored_hash=row.pop("nocai_hash"),
+            has_vector=row.pop("nocai_has_vector"),
+            columns=row,
+        )
+        for row in rows
+    ]
+
+
+def store_vectors(conn: psycopg.Connection, target: EmbeddedText, rows: Sequence[tuple[str, np.ndarray, str]]) -> None:
+    """Write (key, vector, hash) into ``target``'s vector and hash columns."""
+    statement = sql.SQL("UPDATE {table} SET {vector} = %s, {hash} = %s WHERE {key} = %s").format(
+        table=sql.Identifier(target.table),
+        key=sql.Identifier(target.key),
+        vector=sql.Identifier(target.vector),
+        hash=sql.Identifier(target.hash),
+    )
+    with conn.cursor() as cur:
+        cur.executemany(statement, [(Vector(vector), digest, key) for key, vector, digest in rows])
+
+
+def document_of_runbook_steps(conn: psycopg.Connection, runbook_id: str) -> uuid.UUID | None:
+    """The source document of any step of ``runbook_id`` (legacy migration: a runbook made from its steps)."""
+    document_id: uuid.UUID | None = scalar(
+        conn, "SELECT runbook_document_id FROM runbook_steps WHERE runbook_id = %s LIMIT 1", (runbook_id,), default=None
+    )
+    return document_id

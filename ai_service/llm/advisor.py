@@ -38,10 +38,11 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from ai_service.config import Settings
 from ai_service.llm.client import ChatClient, ChatError, display_url
 from ai_service.llm.guards import (
     MAX_EXPLANATION_CHARS,
@@ -54,9 +55,6 @@ from ai_service.llm.guards import (
     unknown_ids,
 )
 from ai_service.llm.models import EvidenceItem, LlmAdvice, LlmAnswer
-
-if TYPE_CHECKING:
-    from ai_service.config import Settings
 
 __all__ = ["SYSTEM_PROMPT", "advise", "build_messages"]
 

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from ai_service.endpoints import display_url, endpoint_url
+from ai_service.errors import ChatError
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
@@ -65,14 +66,6 @@ _KNOWN_ERROR_CODES = frozenset(
     }
 )
 _MODEL_NAME = re.compile(r"^[\w.:/@+-]{1,128}$")
-
-
-class ChatError(Exception):
-    """A failed chat call. ``reason`` is safe to return and log: no key, no prompt, no server text."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class _ConnectionFailed(Exception):

@@ -40,13 +40,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ai_service.alerts.models import NormalizedAlert, Severity, json_type_name
-from ai_service.knowledge.models import RiskLevel
+from ai_service.alerts.models import NormalizedAlert, json_type_name
+from ai_service.vocabulary import RISK_LEVELS, SEVERITIES, Band, RiskLevel, Severity
 
-Band = Literal["AUTO", "PROPOSE", "REVIEW"]
-BANDS: tuple[Band, ...] = ("AUTO", "PROPOSE", "REVIEW")
-SEVERITY_LEVELS: tuple[str, ...] = ("low", "medium", "high", "critical")
-RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high")
 COMPARISONS: tuple[str, ...] = ("gt", "gte", "lt", "lte")
 POLICY_FORMAT_VERSION = 1
 DOCS = "docs/policy.md"
@@ -158,7 +154,7 @@ def _bounds_text(bounds: Mapping[str, Any]) -> str:
     return " and ".join(f"{symbols[op]} {value}" for op, value in bounds.items())
 
 
-SeverityMatch = Annotated[LevelMatch, _level_match(SEVERITY_LEVELS, "severity")]
+SeverityMatch = Annotated[LevelMatch, _level_match(SEVERITIES, "severity")]
 RiskMatch = Annotated[LevelMatch, _level_match(RISK_LEVELS, "risk")]
 
 

@@ -33,14 +33,11 @@ from pydantic import ValidationError
 
 from ai_service.config import Settings, get_settings
 from ai_service.errors import ConfigurationError, InvalidTransitionError
-from ai_service.knowledge.models import RiskLevel
 from ai_service.policy.models import (
     CONDITION_KEYS,
     DEFER_CHECKS,
     DOCS,
     POLICY_FORMAT_VERSION,
-    RISK_LEVELS,
-    SEVERITY_LEVELS,
     Approval,
     Condition,
     CountRange,
@@ -55,6 +52,7 @@ from ai_service.policy.models import (
     policy_problems,
 )
 from ai_service.validation import type_name, yaml_line, yaml_tree
+from ai_service.vocabulary import RISK_LEVELS, SEVERITIES
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
 POLICY_SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -392,7 +390,7 @@ def _test_key(key: str, value: Any, context: PolicyContext) -> Outcome:
         shown = "true" if context.no_match else "false"
         return ok, [f"no_match {shown}" if ok else f"no_match {shown} ≠ {'true' if value else 'false'}"]
     if key == "severity":
-        return _test_level("severity", context.severity, value, SEVERITY_LEVELS)
+        return _test_level("severity", context.severity, value, SEVERITIES)
     if key == "risk":
         return _test_level("risk", context.risk_level, value, RISK_LEVELS)
     if key == "confidence":
@@ -446,18 +444,6 @@ def _test_patterns(name: str, actual: str | None, patterns: tuple[str, ...]) -> 
     if any(char in pattern for pattern in patterns for char in "*?["):
         return ok, [f"{name} {shown} {'matches' if ok else 'does not match'} {_show(patterns)}"]
     return ok, [f"{name} {shown} {'∈' if ok else '∉'} {_show(patterns)}"]
-
-
-def riskiest(levels: Iterable[str | None]) -> RiskLevel | None:
-    """The plan's risk: the riskiest of its steps' risk levels; None for a plan without steps."""
-    ranked = [level for level in levels if level is not None]
-    if not ranked:
-        return None
-    unknown = [level for level in ranked if level not in RISK_LEVELS]
-    if unknown:
-        raise ValueError(f"unknown risk level {unknown[0]!r}; expected one of {', '.join(RISK_LEVELS)}")
-    top = max(ranked, key=RISK_LEVELS.index)
-    return "low" if top == "low" else "medium" if top == "medium" else "high"
 
 
 # --- enforcement ----------------------------------------------------------------------------------------------

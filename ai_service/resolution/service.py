@@ -11,17 +11,27 @@ used it, 0.9 when retrieval found it directly, 0.75 when it is only part of the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import psycopg
 
 from ai_service.resolution.models import Recommendation, ResolutionPlan
+from ai_service.retrieval import store as retrieval_store
 from ai_service.retrieval.models import SearchResult, StepHit
-from ai_service.retrieval.service import load_steps
 from ai_service.triage.models import Triage
+from ai_service.vocabulary import phase_rank, riskiest
 
-PHASE_ORDER = {"diagnosis": 0, "mitigation": 1, "verification": 2}
-RISK_ORDER = {"low": 1, "medium": 2, "high": 3}
-SUPPORT = {"signature": 1.0, "search": 0.9, "runbook": 0.75}
+Support = Literal["signature", "search", "runbook"]
+#: How much a step's support scales the triage confidence (see the module docstring).
+SUPPORT: dict[Support, float] = {"signature": 1.0, "search": 0.9, "runbook": 0.75}
 MAX_STEPS = 12
+
+
+@dataclass(frozen=True)
+class _Chosen:
+    step: StepHit
+    support: Support
 
 
 def build_plan(
@@ -48,24 +58,25 @@ def build_plan(
             referenced.setdefault(step_id, []).append(hit.incident_signature_id)
     searched = {s.step_id: s for s in result.steps}
     top = result.runbooks[0]
-    chosen: dict[str, tuple[StepHit, str]] = {}
-    for step in load_steps(conn, "step_id = ANY(%s)", list(referenced)):
-        chosen[step.step_id] = (step, "signature")
-    for step in top.steps:
+    chosen: dict[str, _Chosen] = {}
+    for step in retrieval_store.steps_by_id(conn, list(referenced)):
+        chosen[step.step_id] = _Chosen(step, "signature")
+    # The runbook's steps in plan order (phase, then its own order), so that the cap keeps the first of them.
+    for step in sorted(top.steps, key=lambda s: (phase_rank(s.phase), s.step_order or 0)):
         if len(chosen) >= max_steps:
             break
-        chosen.setdefault(step.step_id, (step, "search" if step.step_id in searched else "runbook"))
+        chosen.setdefault(step.step_id, _Chosen(step, "search" if step.step_id in searched else "runbook"))
     runbook_rank = {rb.runbook_id: i for i, rb in enumerate(result.runbooks)}
     ordered = sorted(
         chosen.values(),
         key=lambda item: (
-            PHASE_ORDER.get(item[0].phase or "", 3),
-            runbook_rank.get(item[0].runbook_id, len(runbook_rank)),
-            item[0].step_order or 0,
+            phase_rank(item.step.phase),
+            runbook_rank.get(item.step.runbook_id, len(runbook_rank)),
+            item.step.step_order or 0,
         ),
     )[:max_steps]
     recommendations = []
-    for step, source in ordered:
+    for step, source in ((item.step, item.support) for item in ordered):
         step_hit = searched.get(step.step_id)
         recommendations.append(
             Recommendation(
@@ -88,11 +99,10 @@ def build_plan(
                 },
             )
         )
-    risks = [r.risk_level for r in recommendations if r.risk_level]
     return ResolutionPlan(
         recommendations=recommendations,
         overall_confidence=triage.confidence,
-        risk_level=max(risks, key=lambda r: RISK_ORDER.get(r, 0)) if risks else None,
+        risk_level=riskiest(r.risk_level for r in recommendations),
         retrieved_step_ids=[s.step_id for s in result.steps],
         used_signature_ids=sorted({sig for sigs in referenced.values() for sig in sigs}),
     )

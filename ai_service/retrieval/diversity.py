@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import psycopg
-from psycopg import sql
 
 from ai_service.retrieval import store
 
@@ -42,8 +41,9 @@ def mmr_order(relevance: Sequence[float], vectors: Sequence[np.ndarray | None], 
         if picked is None:
             continue
         for i in remaining:
-            if units[i] is not None:
-                closest[i] = max(closest[i], float(units[i] @ picked))  # type: ignore[operator]
+            unit = units[i]
+            if unit is not None:
+                closest[i] = max(closest[i], float(unit @ picked))
     return chosen
 
 
@@ -54,18 +54,7 @@ def diversify(
     if not rows:
         return rows
     ids = [r.id for r in rows]
-    query = sql.SQL("SELECT {key}, {vec} FROM {table} WHERE {key} = ANY(%s)").format(
-        key=sql.Identifier(corpus.key), vec=sql.Identifier(corpus.vectors[0]), table=sql.Identifier(corpus.table)
-    )
-    stored = {row[0]: _array(row[1]) for row in conn.execute(query, (ids,))}
+    stored = store.stored_vectors(conn, corpus, ids)
     vectors = [stored.get(i) for i in ids]
     order = mmr_order([r.score for r in rows], vectors, lam=lam, limit=limit)
     return [rows[i] for i in order]
-
-
-def _array(value: object) -> np.ndarray | None:
-    """A stored vector as numpy (pgvector's type, a list, or NULL)."""
-    if value is None:
-        return None
-    to_numpy = getattr(value, "to_numpy", None)
-    return np.asarray(to_numpy() if to_numpy else value, dtype=np.float64)

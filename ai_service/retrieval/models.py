@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from ai_service.vocabulary import Phase, RiskLevel
+
 
 class LegScore(BaseModel):
     """A hit's place in one leg: rank (1 = best) and raw score (cosine similarity, or BM25)."""
@@ -30,12 +32,12 @@ class StepHit(BaseModel):
     step_id: str
     runbook_id: str
     step_order: int | None
-    phase: str | None
+    phase: Phase | None
     condition: str
     action: str
     expected_outcome: str | None
     rollback: str | None
-    risk_level: str | None
+    risk_level: RiskLevel | None
     provenance: Provenance | None = Field(default=None, description="None: listed for order, not retrieved")
 
 
@@ -49,7 +51,9 @@ class RunbookHit(BaseModel):
     steps: list[StepHit] = Field(default_factory=list, description="The runbook's steps in its own order")
 
 
-class SignatureHit(BaseModel):
+class SignatureRecord(BaseModel):
+    """An incident signature as stored, with its track-record counters."""
+
     incident_signature_id: str
     failure_type: str
     error_class: str
@@ -61,6 +65,11 @@ class SignatureHit(BaseModel):
     incident_count: int
     resolution_success_count: int
     match_count: int = Field(default=0, description="Times triage matched it (its track record's denominator)")
+
+
+class SignatureHit(SignatureRecord):
+    """A retrieved signature and why it was retrieved."""
+
     provenance: Provenance
 
 

@@ -61,7 +61,15 @@ def load_calibration(path: Path = DEFAULT_CALIBRATION) -> Calibration:
     return Calibration.load(path)
 
 
-def provenance(row: store.FusedRow, *, prefer_service: str | None, prefer_component: str | None) -> Provenance:
+@dataclass(frozen=True)
+class Preference:
+    """Soft preferences of a query: hits of this service / component get a bounded bonus."""
+
+    service: str | None = None
+    component: str | None = None
+
+
+def provenance(row: store.FusedRow, prefer: Preference) -> Provenance:
     boosts = []
     if row.title_bonus > 0:
         boosts.append(f"title match {row.title_coverage:.0%} (+{row.title_bonus:.4f}, at most one top rank step)")
@@ -69,8 +77,8 @@ def provenance(row: store.FusedRow, *, prefer_service: str | None, prefer_compon
         matched = [
             f"{name}={value}"
             for name, value, preferred in (
-                ("service", row.service, prefer_service),
-                ("component", row.component, prefer_component),
+                ("service", row.service, prefer.service),
+                ("component", row.component, prefer.component),
             )
             if preferred is not None and value == preferred
         ]
@@ -153,7 +161,7 @@ def search(
     if isinstance(query, str):
         query = SearchQuery(text=query)
     text = query.text if query.text.strip() else ""
-    prefer = {"prefer_service": query.service, "prefer_component": query.component}
+    prefer = Preference(service=query.service, component=query.component)
     calibration = calibration or load_calibration()
     corpus_filters = _runbook_filters(options.filters)
     runbook_text = signature_text = None
@@ -182,7 +190,8 @@ def search(
         limit=max(options.runbooks, FEATURE_ROWS),
         detail=options.runbooks,  # coverage is read for the top hit and the returned ones only
         fulltext=runbook_text.result() if runbook_text is not None else None,
-        **prefer,
+        prefer_service=prefer.service,
+        prefer_component=prefer.component,
     )
     features = abstention_features(runbook_rows)
     probability = calibration.probability(features)
@@ -205,7 +214,8 @@ def search(
         filters=step_filters,
         k=options.k,
         limit=_candidates(options.steps, options.mmr),
-        **prefer,
+        prefer_service=prefer.service,
+        prefer_component=prefer.component,
     )
     if options.mmr is not None:
         step_rows = diversify(conn, store.STEPS, step_rows, lam=options.mmr, limit=options.steps)
@@ -230,7 +240,7 @@ def _search_signatures(
     vector: np.ndarray | None,
     options: SearchOptions,
     filters: store.Filters,
-    prefer: dict[str, str | None],
+    prefer: Preference,
     fulltext: store.FulltextLeg | None = None,
 ) -> list[SignatureHit]:
     """``fulltext``, when given, was computed with the same ``filters``."""
@@ -243,7 +253,8 @@ def _search_signatures(
         k=options.k,
         limit=_candidates(options.signatures, options.mmr),
         fulltext=fulltext,
-        **prefer,
+        prefer_service=prefer.service,
+        prefer_component=prefer.component,
     )
     if options.mmr is not None:
         rows = diversify(conn, store.SIGNATURES, rows, lam=options.mmr, limit=options.signatures)
@@ -256,7 +267,7 @@ def _search_signatures_pooled(
     vector: np.ndarray | None,
     options: SearchOptions,
     filters: store.Filters,
-    prefer: dict[str, str | None],
+    prefer: Preference,
 ) -> list[SignatureHit]:
     with pool.connection() as conn:
         return _search_signatures(conn, query, vector, options, filters, prefer)
@@ -272,30 +283,24 @@ def _runbook_filters(filters: store.Filters) -> store.Filters:
 
 
 def _runbook_hits(
-    conn: psycopg.Connection, rows: list[store.FusedRow], prefer: dict[str, str | None], with_steps: bool
+    conn: psycopg.Connection, rows: list[store.FusedRow], prefer: Preference, with_steps: bool
 ) -> list[RunbookHit]:
     if not rows:
         return []
     ids = [r.id for r in rows]
-    meta = {
-        r[0]: r[1:]
-        for r in conn.execute(
-            "SELECT runbook_id, title, source_path, service, component FROM runbooks WHERE runbook_id = ANY(%s)",
-            (ids,),
-        )
-    }
+    meta = store.runbooks_by_id(conn, ids)
     steps_by_runbook: dict[str, list[StepHit]] = {}
     if with_steps:
-        for step in load_steps(conn, "runbook_id = ANY(%s)", ids):
+        for step in store.steps_of_runbooks(conn, ids):
             steps_by_runbook.setdefault(step.runbook_id, []).append(step)
     return [
         RunbookHit(
             runbook_id=r.id,
-            title=meta[r.id][0],
-            source_path=meta[r.id][1],
-            service=meta[r.id][2],
-            component=meta[r.id][3],
-            provenance=provenance(r, **prefer),
+            title=meta[r.id].title,
+            source_path=meta[r.id].source_path,
+            service=meta[r.id].service,
+            component=meta[r.id].component,
+            provenance=provenance(r, prefer),
             steps=steps_by_runbook.get(r.id, []),
         )
         for r in rows
@@ -303,55 +308,15 @@ def _runbook_hits(
     ]
 
 
-def load_steps(conn: psycopg.Connection, where: str, value: object) -> list[StepHit]:
-    rows = conn.execute(
-        "SELECT step_id, runbook_id, step_order, phase, condition, action, expected_outcome, rollback, risk_level"
-        f" FROM runbook_steps WHERE {where} ORDER BY runbook_id, step_order NULLS LAST, step_id",
-        (value,),
-    ).fetchall()
-    return [StepHit(**dict(zip(StepHit.model_fields, r, strict=False))) for r in rows]
-
-
-def _step_hits(conn: psycopg.Connection, rows: list[store.FusedRow], prefer: dict[str, str | None]) -> list[StepHit]:
+def _step_hits(conn: psycopg.Connection, rows: list[store.FusedRow], prefer: Preference) -> list[StepHit]:
     if not rows:
         return []
-    loaded = {s.step_id: s for s in load_steps(conn, "step_id = ANY(%s)", [r.id for r in rows])}
-    return [loaded[r.id].model_copy(update={"provenance": provenance(r, **prefer)}) for r in rows if r.id in loaded]
+    loaded = {s.step_id: s for s in store.steps_by_id(conn, [r.id for r in rows])}
+    return [loaded[r.id].model_copy(update={"provenance": provenance(r, prefer)}) for r in rows if r.id in loaded]
 
 
-def _signature_hits(
-    conn: psycopg.Connection, rows: list[store.FusedRow], prefer: dict[str, str | None]
-) -> list[SignatureHit]:
+def _signature_hits(conn: psycopg.Connection, rows: list[store.FusedRow], prefer: Preference) -> list[SignatureHit]:
     if not rows:
         return []
-    meta = {
-        r[0]: r
-        for r in conn.execute(
-            "SELECT incident_signature_id, failure_type, error_class, symptoms, assignment_group, impact, urgency,"
-            " resolution_refs, cardinality(source_incident_ids), resolution_success_count, match_count"
-            " FROM incident_signatures WHERE incident_signature_id = ANY(%s)",
-            ([r.id for r in rows],),
-        )
-    }
-    hits = []
-    for r in rows:
-        m = meta.get(r.id)
-        if m is None:
-            continue
-        hits.append(
-            SignatureHit(
-                incident_signature_id=m[0],
-                failure_type=m[1],
-                error_class=m[2],
-                symptoms=list(m[3]),
-                assignment_group=m[4],
-                impact=m[5],
-                urgency=m[6],
-                resolution_refs=list(m[7]),
-                incident_count=m[8],
-                resolution_success_count=m[9],
-                match_count=m[10],
-                provenance=provenance(r, **prefer),
-            )
-        )
-    return hits
+    meta = store.signatures_by_id(conn, [r.id for r in rows])
+    return [SignatureHit(**meta[r.id].model_dump(), provenance=provenance(r, prefer)) for r in rows if r.id in meta]

@@ -33,6 +33,10 @@ import numpy as np
 import psycopg
 from pgvector import Vector
 from psycopg import sql
+from psycopg.rows import class_row, kwargs_row
+
+from ai_service.retrieval.models import SignatureRecord, StepHit
+from ai_service.vocabulary import RiskLevel, risks_up_to
 
 #: BM25 constants (the usual ones) and the weight of each tsvector label in a term's frequency.
 BM25_K1 = 1.2
@@ -60,12 +64,31 @@ CORPORA = (RUNBOOKS, STEPS, SIGNATURES)
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """How much work each leg may do: the retrieval defaults, in this one place.
+
+    ``leg_limit``: rows each leg contributes to the fusion; ``fts_candidates``: rows the full-text leg pre-ranks
+    from the GIN index before scoring them with BM25; ``max_terms``: most query lexemes in the candidate OR;
+    ``fts_budget``: stop adding rarer-first lexemes once the documents they match times the average document
+    length reach it (see the module docstring).
+    """
+
+    leg_limit: int = 50
+    fts_candidates: int = 100
+    max_terms: int = 12
+    fts_budget: int = 60_000
+
+
+DEFAULT_TUNING = Tuning()
+
+
+@dataclass(frozen=True)
 class Filters:
     """Conditions every hit must meet (SQL predicates in both legs)."""
 
     service: str | None = None
     component: str | None = None
-    max_risk: str | None = None  # steps only: low | medium | high
+    max_risk: RiskLevel | None = None  # steps only
     runbook_ids: tuple[str, ...] | None = None  # steps only: restrict to these runbooks
     exclude_ids: tuple[str, ...] = ()
 
@@ -88,18 +111,26 @@ class FusedRow:
     unexplained: float = 0.0  # the rarest query term the row lacks, relative to the query's rarest term
 
 
+def _fused_row(**columns: object) -> FusedRow:
+    """A row of the hybrid statement (columns by name); the detail columns are NULL past ``detail`` rows."""
+    for name in ("query_coverage", "unexplained"):
+        if columns[name] is None:
+            columns[name] = 0.0
+    return FusedRow(**columns)  # type: ignore[arg-type]
+
+
 def rank_step(k: float, rank: int, weight: float = 1.0) -> float:
     """How much one leg's RRF term drops from ``rank`` to ``rank + 1``."""
     return weight / ((k + rank) * (k + rank + 1))
 
 
-_RISK_ORDER = {"low": 1, "medium": 2, "high": 3}
-
-
 def _filters(corpus: Corpus, filters: Filters, alias: str) -> tuple[sql.Composable, dict[str, object]]:
     parts: list[sql.Composable] = []
     params: dict[str, object] = {}
-    col = lambda name: sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name))  # noqa: E731
+
+    def col(name: str) -> sql.Composable:
+        return sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name))
+
     if filters.service:
         parts.append(sql.SQL("{} = %(f_service)s").format(col("service")))
         params["f_service"] = filters.service
@@ -107,9 +138,8 @@ def _filters(corpus: Corpus, filters: Filters, alias: str) -> tuple[sql.Composab
         parts.append(sql.SQL("{} = %(f_component)s").format(col("component")))
         params["f_component"] = filters.component
     if filters.max_risk and corpus is STEPS:
-        allowed = [r for r, order in _RISK_ORDER.items() if order <= _RISK_ORDER[filters.max_risk]]
         parts.append(sql.SQL("{} = ANY(%(f_risks)s)").format(col("risk_level")))
-        params["f_risks"] = allowed
+        params["f_risks"] = risks_up_to(filters.max_risk)
     if filters.runbook_ids is not None and corpus is STEPS:
         parts.append(sql.SQL("{} = ANY(%(f_runbooks)s)").format(col("runbook_id")))
         params["f_runbooks"] = list(filters.runbook_ids)
@@ -254,6 +284,12 @@ class FulltextLeg:
     scores: tuple[float, ...]
 
 
+@dataclass(frozen=True)
+class _LegRow:
+    id: str
+    score: float
+
+
 def _fulltext_sql(corpus: Corpus, filters: Filters) -> tuple[dict[str, sql.Composable], dict[str, object]]:
     """The placeholders of ``_FULLTEXT_LEG`` for ``corpus`` and the filter parameters they use."""
     where, params = _filters(corpus, filters, "t")
@@ -275,16 +311,14 @@ def _fulltext_sql(corpus: Corpus, filters: Filters) -> tuple[dict[str, sql.Compo
     return parts, params
 
 
-def _fulltext_params(
-    text: str, corpus: Corpus, leg_limit: int, fts_candidates: int, max_terms: int, fts_budget: int
-) -> dict[str, object]:
+def _fulltext_params(text: str, corpus: Corpus, tuning: Tuning) -> dict[str, object]:
     return {
         "text": text,
         "corpus": corpus.name,
-        "leg_limit": leg_limit,
-        "fts_candidates": fts_candidates,
-        "max_terms": max_terms,
-        "fts_budget": fts_budget,
+        "leg_limit": tuning.leg_limit,
+        "fts_candidates": tuning.fts_candidates,
+        "max_terms": tuning.max_terms,
+        "fts_budget": tuning.fts_budget,
         "k1": BM25_K1,
         "b": BM25_B,
     }
@@ -296,10 +330,7 @@ def fulltext_leg(
     *,
     text: str,
     filters: Filters = Filters(),
-    leg_limit: int = 50,
-    fts_candidates: int = 100,
-    max_terms: int = 12,
-    fts_budget: int = 60_000,
+    tuning: Tuning = DEFAULT_TUNING,
 ) -> FulltextLeg:
     """The full-text leg of ``hybrid_search`` on its own, for ``hybrid_search(..., fulltext=...)``.
 
@@ -311,9 +342,10 @@ def fulltext_leg(
     statement = sql.SQL(
         "WITH" + _QUERY_TERMS + "," + _FULLTEXT_LEG + "SELECT id, score FROM fts_ranked ORDER BY rank"
     ).format(**parts)
-    params = _fulltext_params(text, corpus, leg_limit, fts_candidates, max_terms, fts_budget) | filter_params
-    rows = conn.execute(statement, params).fetchall()
-    return FulltextLeg(ids=tuple(r[0] for r in rows), scores=tuple(float(r[1]) for r in rows))
+    params = _fulltext_params(text, corpus, tuning) | filter_params
+    with conn.cursor(row_factory=class_row(_LegRow)) as cur:
+        rows = cur.execute(statement, params).fetchall()
+    return FulltextLeg(ids=tuple(r.id for r in rows), scores=tuple(float(r.score) for r in rows))
 
 
 def hybrid_search(
@@ -325,10 +357,7 @@ def hybrid_search(
     filters: Filters = Filters(),
     k: int = 10,
     limit: int = 10,
-    leg_limit: int = 50,
-    fts_candidates: int = 100,
-    max_terms: int = 12,
-    fts_budget: int = 60_000,
+    tuning: Tuning = DEFAULT_TUNING,
     detail: int | None = None,
     vec_weight: float = 1.0,
     fts_weight: float = 1.0,
@@ -344,7 +373,7 @@ def hybrid_search(
       the top of a leg (``rank_step(k, 1)``). It can only reorder hits whose fused scores are within one top
       rank position of each other — a tie-break for runbooks that differ mainly by what their title names.
     * ``meta_bonus``: half of that much for each of service and component matching the preferred value, scaled
-      to one rank step at the *bottom* of the legs (``rank_step(k, leg_limit)``), the smallest difference one
+      to one rank step at the *bottom* of the legs (``rank_step(k, tuning.leg_limit)``), the smallest difference one
       rank position makes. A hit ranked below another in both legs therefore never overtakes it on metadata.
 
     ``detail`` (default: ``limit``) is how many of the best rows are read in full: query coverage and the
@@ -352,7 +381,7 @@ def hybrid_search(
     carry both legs' ranks and scores (callers read them for abstention features) without that detail.
 
     ``fulltext``: the full-text leg already computed by ``fulltext_leg`` (same corpus, text, filters and
-    ``leg_limit``); the statement then runs the vector leg and the fusion only.
+    ``tuning``); the statement then runs the vector leg and the fusion only.
     """
     fulltext_parts, params_v = _fulltext_sql(corpus, filters)
     where_v = fulltext_parts["where_f"]
@@ -365,7 +394,7 @@ def hybrid_search(
         )
         for v in corpus.vectors
     ]
-    title_expr = sql.SQL("0.0")
+    title_expr: sql.Composable = sql.SQL("0.0")
     if corpus.title_label:
         title_expr = sql.SQL(
             "coalesce((SELECT sum(qi.idf) FILTER (WHERE qi.lexeme IS NOT NULL) / nullif(sum(ti.idf), 0)"
@@ -385,7 +414,7 @@ def hybrid_search(
         + _VECTOR_AND_FUSION
     ).format(**fulltext_parts, vector_union=sql.SQL(" UNION ALL ").join(vector_parts), title_expr=title_expr)
     params: dict[str, object] = {
-        **_fulltext_params(text, corpus, leg_limit, fts_candidates, max_terms, fts_budget),
+        **_fulltext_params(text, corpus, tuning),
         "vector": Vector(vector) if vector is not None else None,
         "detail": limit if detail is None else detail,
         "k": float(k),
@@ -393,7 +422,7 @@ def hybrid_search(
         "w_fts": float(fts_weight),
         "limit": limit,
         "title_gap": rank_step(k, 1, min(vec_weight, fts_weight)),
-        "meta_gap": rank_step(k, leg_limit, min(vec_weight, fts_weight)),
+        "meta_gap": rank_step(k, tuning.leg_limit, min(vec_weight, fts_weight)),
         "prefer_service": prefer_service,
         "prefer_component": prefer_component,
         **params_v,
@@ -401,45 +430,87 @@ def hybrid_search(
     if fulltext is not None:
         params["fts_ids"] = list(fulltext.ids)
         params["fts_scores"] = list(fulltext.scores)
-    rows = conn.execute(statement, params).fetchall()
-    return [
-        FusedRow(
-            id=r[0],
-            vec_rank=r[1],
-            vec_score=float(r[2]) if r[2] is not None else None,
-            fts_rank=r[3],
-            fts_score=float(r[4]) if r[4] is not None else None,
-            rrf=float(r[5]),
-            query_coverage=float(r[6]) if r[6] is not None else 0.0,
-            title_coverage=float(r[7]),
-            service=r[8],
-            component=r[9],
-            title_bonus=float(r[10]),
-            meta_bonus=float(r[11]),
-            score=float(r[12]),
-            unexplained=float(r[13]) if r[13] is not None else 0.0,
-        )
-        for r in rows
-    ]
+    with conn.cursor(row_factory=kwargs_row(_fused_row)) as cur:
+        return cur.execute(statement, params).fetchall()
 
 
-def refresh_term_stats(conn: psycopg.Connection, corpora: Sequence[Corpus] = CORPORA) -> None:
-    """Recompute document frequencies and average lengths (after ingestion; one transaction per corpus)."""
-    for corpus in corpora:
-        with conn.transaction():
-            conn.execute("DELETE FROM search_term_stats WHERE corpus = %s", (corpus.name,))
-            conn.execute(
-                sql.SQL(
-                    "INSERT INTO search_term_stats (corpus, lexeme, ndoc) SELECT %s, word, ndoc FROM ts_stat({inner})"
-                ).format(inner=sql.Literal(f"SELECT tsv FROM {corpus.table} WHERE tsv IS NOT NULL")),
-                (corpus.name,),
-            )
-            conn.execute(
-                sql.SQL(
-                    "INSERT INTO search_corpus_stats (corpus, documents, avg_length, refreshed_at)"
-                    " SELECT %s, count(*), coalesce(avg(length(tsv)), 1.0), now() FROM {table}"
-                    " ON CONFLICT (corpus) DO UPDATE SET documents = EXCLUDED.documents,"
-                    " avg_length = EXCLUDED.avg_length, refreshed_at = EXCLUDED.refreshed_at"
-                ).format(table=sql.Identifier(corpus.table)),
-                (corpus.name,),
-            )
+# --- the rows behind the hits -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunbookRow:
+    runbook_id: str
+    title: str
+    source_path: str
+    service: str | None
+    component: str | None
+
+
+_STEP_COLUMNS = (
+    "SELECT step_id, runbook_id, step_order, phase, condition, action, expected_outcome, rollback, risk_level"
+    " FROM runbook_steps"
+)
+
+
+def runbooks_by_id(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, RunbookRow]:
+    """The runbooks with these ids, by id (missing ids are left out)."""
+    with conn.cursor(row_factory=class_row(RunbookRow)) as cur:
+        rows = cur.execute(
+            "SELECT runbook_id, title, source_path, service, component FROM runbooks WHERE runbook_id = ANY(%s)",
+            (list(ids),),
+        ).fetchall()
+    return {r.runbook_id: r for r in rows}
+
+
+def steps_of_runbooks(conn: psycopg.Connection, runbook_ids: Sequence[str]) -> list[StepHit]:
+    """Every step of these runbooks, each runbook's in its own order."""
+    with conn.cursor(row_factory=class_row(StepHit)) as cur:
+        return cur.execute(
+            _STEP_COLUMNS + " WHERE runbook_id = ANY(%s) ORDER BY runbook_id, step_order NULLS LAST, step_id",
+            (list(runbook_ids),),
+        ).fetchall()
+
+
+def steps_by_id(conn: psycopg.Connection, step_ids: Sequence[str]) -> list[StepHit]:
+    """The steps with these ids (missing ids are left out), in runbook and step order."""
+    with conn.cursor(row_factory=class_row(StepHit)) as cur:
+        return cur.execute(
+            _STEP_COLUMNS + " WHERE step_id = ANY(%s) ORDER BY runbook_id, step_order NULLS LAST, step_id",
+            (list(step_ids),),
+        ).fetchall()
+
+
+def signatures_by_id(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, SignatureRecord]:
+    """The incident signatures with these ids, by id, with their track-record counters."""
+    with conn.cursor(row_factory=class_row(SignatureRecord)) as cur:
+        rows = cur.execute(
+            "SELECT incident_signature_id, failure_type, error_class, symptoms, assignment_group, impact, urgency,"
+            " resolution_refs, cardinality(source_incident_ids) AS incident_count, resolution_success_count,"
+            " match_count FROM incident_signatures WHERE incident_signature_id = ANY(%s)",
+            (list(ids),),
+        ).fetchall()
+    return {r.incident_signature_id: r for r in rows}
+
+
+@dataclass(frozen=True)
+class _VectorRow:
+    id: str
+    vector: object
+
+
+def stored_vectors(conn: psycopg.Connection, corpus: Corpus, ids: Sequence[str]) -> dict[str, np.ndarray | None]:
+    """The first vector column of ``corpus`` for these ids (None where the row has no vector)."""
+    query = sql.SQL("SELECT {key} AS id, {vec} AS vector FROM {table} WHERE {key} = ANY(%s)").format(
+        key=sql.Identifier(corpus.key), vec=sql.Identifier(corpus.vectors[0]), table=sql.Identifier(corpus.table)
+    )
+    with conn.cursor(row_factory=class_row(_VectorRow)) as cur:
+        rows = cur.execute(query, (list(ids),)).fetchall()
+    return {r.id: _as_array(r.vector) for r in rows}
+
+
+def _as_array(value: object) -> np.ndarray | None:
+    """A stored vector as numpy (pgvector's type, a list, or NULL)."""
+    if value is None:
+        return None
+    to_numpy = getattr(value, "to_numpy", None)
+    return np.asarray(to_numpy() if to_numpy else value, dtype=np.float64)

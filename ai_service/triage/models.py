@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
-Severity = Literal["low", "medium", "high", "critical"]
+from ai_service.vocabulary import Severity
 
 
 class SignatureVote(BaseModel):

@@ -4,7 +4,9 @@
    signatures with provenance, and the calibrated match probability.
 2. ``failure_type`` / ``error_class`` come from the retrieved signatures by a weighted vote: each signature
    weighs its retrieval strength (fused score) times its track record ((successes + 1) / (matches + 2)), so a
-   pattern that keeps being right counts more than a lucky nearest neighbour.
+   pattern that keeps being right counts more than a lucky nearest neighbour. An exact tie between two
+   (failure type, error class) pairs goes to the one that sorts last, so the same evidence always gives the
+   same answer whatever order it was retrieved in.
 3. ``severity`` combines the alert's own severity with the winning signature's history through the ITIL
    impact x urgency matrix (``severity.py``).
 4. ``confidence`` is the probability that the plan's first step is the right one: the match probability of the
@@ -19,7 +21,7 @@ from collections import defaultdict
 
 from ai_service.alerts.models import NormalizedAlert
 from ai_service.retrieval.calibration import Calibration
-from ai_service.retrieval.models import SearchResult, SignatureHit
+from ai_service.retrieval.models import Provenance, SearchResult, SignatureHit
 from ai_service.retrieval.service import load_calibration
 from ai_service.triage import severity as sev
 from ai_service.triage.models import SignatureVote, Triage
@@ -101,7 +103,7 @@ def _itsm(level: int) -> str:
     return {1: "1 - High", 2: "2 - Medium", 3: "3 - Low"}[level]
 
 
-def _scores(p) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _scores(p: Provenance) -> dict[str, object]:
     return {
         "vector_rank": p.vector.rank,
         "vector_score": p.vector.score,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ai_service.triage.models import Severity
+from ai_service.vocabulary import Severity
 
 #: priority[impact][urgency], 1-based (ITIL's usual 3 x 3 matrix).
 PRIORITY = {1: {1: 1, 2: 2, 3: 3}, 2: {1: 2, 2: 3, 3: 4}, 3: {1: 3, 2: 4, 3: 5}}

@@ -8,13 +8,15 @@ notes that say what was done.
 
 Close notes cite runbook steps as ``<runbook_id>-S<n>``, where n is the step's position in the runbook. The
 patterns never hard-code n: they name a step by a fragment of its text, the script finds that step by parsing
-the sample runbooks, and it refuses to write the CSV when a fragment matches no step or more than one, or when a
-close note cites an id that does not exist. Editing a runbook therefore cannot leave the sample citing the wrong
-step silently.
+the sample runbooks with nocai's own parser (:func:`ai_service.knowledge.parsers.parse_runbook_file`, so n is
+the position ingestion stores), and it refuses to write the CSV when a fragment matches no step or more than
+one, or when a close note cites an id that does not exist. Editing a runbook therefore cannot leave the sample
+citing the wrong step silently.
 
-The output is deterministic (fixed seed, standard library only). Run from anywhere:
+The output is deterministic (fixed seed; the standard library and nocai's runbook parser, so run it with the
+project's Python; its paths do not depend on the working directory):
 
-    python scripts/dev/generate_sample_incidents.py
+    .venv/bin/python scripts/dev/generate_sample_incidents.py
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from ai_service.knowledge.models import ParsedStep, make_step_id
+from ai_service.knowledge.parsers import iter_runbook_files, parse_runbook_file
 
 SEED = 20260914
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,79 +101,30 @@ DURATION = {
 # Runbook steps
 
 
-STEP_SECTIONS = frozenset({"Diagnosis", "Mitigation", "Verification"})
-_MD_ITEM = re.compile(r"^(\d+)\. ")
 _STEP_ID = re.compile(r"\b([a-z0-9]+(?:-[a-z0-9]+)*)-S(\d+)\b")
 
 
-def _front_field(text: str, name: str, path: Path) -> str:
-    match = re.search(rf"^{name}:\s*(\S+)\s*$", text, re.MULTILINE)
-    if match is None:
-        raise SystemExit(f"{path}: no {name}")
-    return match.group(1)
-
-
-def _markdown_steps(path: Path) -> tuple[str, list[str]]:
-    """Numbered list items of the Diagnosis, Mitigation and Verification sections, in document order."""
-    text = path.read_text(encoding="utf-8")
-    front = re.match(r"---\n(.*?)\n---\n", text, re.DOTALL)
-    if front is None:
-        raise SystemExit(f"{path}: no YAML front matter")
-    runbook_id = _front_field(front.group(1), "runbook_id", path)
-    steps: list[str] = []
-    section = ""
-    in_item = False
-    for line in text[front.end() :].splitlines():
-        if line.startswith("## "):
-            section, in_item = line[3:].strip(), False
-        elif section in STEP_SECTIONS and (item := _MD_ITEM.match(line)):
-            # The sample numbers steps continuously across sections, so a reader sees the same n as the id.
-            if int(item.group(1)) != len(steps) + 1:
-                raise SystemExit(f"{path}: step numbered {item.group(1)}, expected {len(steps) + 1}")
-            steps.append(line)
-            in_item = True
-        elif in_item:
-            steps[-1] += "\n" + line
-    return runbook_id, steps
-
-
-def _yaml_steps(path: Path) -> tuple[str, list[str]]:
-    """Raw text of each item of the top-level ``steps`` list, in order."""
-    text = path.read_text(encoding="utf-8")
-    runbook_id = _front_field(text, "runbook_id", path)
-    _, found, body = text.partition("\nsteps:\n")
-    first = re.search(r"^( *)- ", body, re.MULTILINE)
-    if not found or first is None:
-        raise SystemExit(f"{path}: no steps list")
-    return runbook_id, re.split(rf"^{first.group(1)}- ", body, flags=re.MULTILINE)[1:]
-
-
 class Runbooks:
-    """The sample runbooks' steps, used to turn step fragments into ids and to check cited ids."""
+    """The sample runbooks' steps as nocai parses them, used to turn step fragments into ids and to check cited
+    ids. A step's position, and so its id, is the one ingestion stores."""
 
     def __init__(self, directory: Path) -> None:
-        self.steps: dict[str, list[str]] = {}
-        for path in sorted(directory.rglob("*")):
-            if path.suffix == ".md":
-                runbook_id, steps = _markdown_steps(path)
-            elif path.suffix in (".yaml", ".yml"):
-                runbook_id, steps = _yaml_steps(path)
-            else:
-                continue
-            if runbook_id in self.steps:
-                raise SystemExit(f"{path}: duplicate runbook_id {runbook_id}")
-            if not steps:
-                raise SystemExit(f"{path}: no steps found")
-            self.steps[runbook_id] = steps
+        self.steps: dict[str, list[ParsedStep]] = {}
+        for path in iter_runbook_files(directory):
+            runbook = parse_runbook_file(path, root=directory)
+            if runbook.runbook_id in self.steps:
+                raise SystemExit(f"{path}: duplicate runbook_id {runbook.runbook_id}")
+            self.steps[runbook.runbook_id] = list(runbook.steps)
 
     def step_id(self, runbook_id: str, fragment: str) -> str:
-        """The id of the one step of ``runbook_id`` whose text contains ``fragment``."""
+        """The id of the one step of ``runbook_id`` whose condition, action, expected outcome or rollback
+        contains ``fragment``."""
         if runbook_id not in self.steps:
             raise SystemExit(f"unknown runbook {runbook_id!r}")
-        hits = [n for n, text in enumerate(self.steps[runbook_id], 1) if fragment in text]
+        hits = [step for step in self.steps[runbook_id] if any(fragment in text for text in _step_texts(step))]
         if len(hits) != 1:
             raise SystemExit(f"{runbook_id}: fragment {fragment!r} matches {len(hits)} steps, expected 1")
-        return f"{runbook_id}-S{hits[0]}"
+        return make_step_id(runbook_id, hits[0].position)
 
     def check_cited(self, texts: list[str]) -> int:
         """Fail if any text cites a step id that does not exist; return how many ids were cited."""
@@ -178,6 +136,10 @@ class Runbooks:
                     raise SystemExit(f"close note cites {match.group(0)}, which does not exist: {text!r}")
                 cited += 1
         return cited
+
+
+def _step_texts(step: ParsedStep) -> tuple[str, ...]:
+    return tuple(text for text in (step.condition, step.action, step.expected_outcome, step.rollback) if text)
 
 
 # --------------------------------------------------------------------------------------------------------------

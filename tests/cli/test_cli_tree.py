@@ -102,7 +102,7 @@ def test_iter_commands_walks_the_whole_tree() -> None:
 
 
 def test_cli_reference_documents_every_command() -> None:
-    reference = cli_reference()
+    reference = cli_reference(typer.main.get_command(app))
     for name in NAMES[1:]:
         assert f"#### `{name}`" in reference, f"{name} is not in the CLI reference"
     for option in ("`--dry-run`", "`--method`", "`--concurrently`", "`--backup`", "`--no-backup`", "`--yes`"):
@@ -147,7 +147,9 @@ def generated_section(text: str, name: str) -> str:
 
 def test_readme_embeds_current_cli_reference() -> None:
     section = generated_section(readme_text(), "cli")
-    assert section == "\n" + cli_reference(), "README.md's CLI reference is out of date: run `nocai docs readme`"
+    assert section == "\n" + cli_reference(typer.main.get_command(app)), (
+        "README.md's CLI reference is out of date: run `nocai docs readme`"
+    )
 
 
 def test_readme_embeds_current_settings_table() -> None:

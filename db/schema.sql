@@ -17,6 +17,7 @@
 -- nocai:includes 009_identifier_words.sql sha256=003f8c01d33a5c0144661e1d74f51d08cc54fa3f26cd8a90e9e20832f451f511
 -- nocai:includes 010_signature_fillfactor.sql sha256=1198a1178e5166710ef474c6540fa310b9272a2cb7a815a1062fe73b12b8f0de
 -- nocai:includes 011_vector_distance_cost.sql sha256=a7c081cb039331c4b3222291aab22b285dba2d61c6a1841aa28b30e3c266b01a
+-- nocai:includes 012_service.sql sha256=0a4e1e535858ea1d8b5e5b4eaf68420385a063df7aea548bfad9db3a500ca092
 
 -- ================================================================================================
 -- 001_base_documents_chunks.sql
@@ -816,3 +817,81 @@ EXCEPTION WHEN insufficient_privilege THEN
         USING HINT = 'as the owner of the vector extension: ALTER FUNCTION cosine_distance(vector, vector) COST 1000';
 END
 $$;
+
+-- ================================================================================================
+-- 012_service.sql
+-- ================================================================================================
+-- 012: the service — a durable work queue for triage, API tokens, and the audit trail of resolutions.
+--
+-- work_items: a webhook records each new incident together with its triage item in one transaction, so an
+-- acknowledged alert is never lost. Workers take items with FOR UPDATE SKIP LOCKED and a lease; a worker that
+-- dies leaves its item to be taken again once the lease expires; an item that keeps failing ends 'dead' with
+-- its error after max_attempts. The triage rows and the item's 'done' commit together (guarded by the lease
+-- token), so each item is triaged exactly once even when a lease expired under a slow worker.
+--
+-- api_tokens: bearer tokens, stored as SHA-256 digests (the token itself is shown once, at creation).
+-- resolution_events: who accepted, executed, rejected or cancelled a resolution, with which roles, and when.
+--
+-- Idempotent, like every migration file.
+
+CREATE TABLE IF NOT EXISTS work_items (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    incident_id      uuid NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
+    kind             text NOT NULL DEFAULT 'triage',
+    alert            jsonb NOT NULL,
+    status           text NOT NULL DEFAULT 'queued',
+    attempts         integer NOT NULL DEFAULT 0,
+    max_attempts     integer NOT NULL DEFAULT 5,
+    available_at     timestamptz NOT NULL DEFAULT now(),
+    lease_token      uuid,
+    leased_by        text,
+    lease_expires_at timestamptz,
+    last_error       text,
+    enqueued_at      timestamptz NOT NULL DEFAULT now(),
+    started_at       timestamptz,
+    finished_at      timestamptz,
+    CONSTRAINT work_items_kind_check CHECK (kind IN ('triage')),
+    CONSTRAINT work_items_status_check CHECK (status IN ('queued', 'running', 'done', 'dead')),
+    CONSTRAINT work_items_attempts_check CHECK (attempts >= 0 AND max_attempts >= 1)
+);
+
+CREATE INDEX IF NOT EXISTS work_items_ready_idx ON work_items (available_at, id) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS work_items_lease_idx ON work_items (lease_expires_at) WHERE status = 'running';
+CREATE INDEX IF NOT EXISTS work_items_dead_idx ON work_items (finished_at) WHERE status = 'dead';
+CREATE INDEX IF NOT EXISTS work_items_incident_id_idx ON work_items (incident_id);
+
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name         text NOT NULL,
+    role         text NOT NULL,
+    policy_roles text[] NOT NULL DEFAULT '{}'::text[],
+    token_sha256 text NOT NULL,
+    token_prefix text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    created_by   text,
+    last_used_at timestamptz,
+    revoked_at   timestamptz,
+    CONSTRAINT api_tokens_role_check CHECK (role IN ('ingest', 'viewer', 'responder', 'admin')),
+    CONSTRAINT api_tokens_token_sha256_key UNIQUE (token_sha256)
+);
+
+CREATE TABLE IF NOT EXISTS resolution_events (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    resolution_id uuid NOT NULL REFERENCES resolution_outputs (id) ON DELETE CASCADE,
+    incident_id   uuid NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
+    action        text NOT NULL,
+    from_status   text,
+    to_status     text NOT NULL,
+    actor         text,
+    roles         text[] NOT NULL DEFAULT '{}'::text[],
+    notes         text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT resolution_events_action_check CHECK (action IN ('accept', 'execute', 'reject', 'cancel'))
+);
+
+CREATE INDEX IF NOT EXISTS resolution_events_resolution_id_idx ON resolution_events (resolution_id, created_at);
+CREATE INDEX IF NOT EXISTS resolution_events_incident_id_idx ON resolution_events (incident_id, created_at);
+
+-- The incident list filters and pages by these.
+CREATE INDEX IF NOT EXISTS incidents_last_seen_idx ON incidents (last_seen_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS incidents_service_idx ON incidents (service) WHERE service IS NOT NULL;

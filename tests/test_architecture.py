@@ -2,11 +2,12 @@
 
 The layers, lowest first (a module may import its own package and any lower layer, never a higher one):
 
-    foundation   ai_service.{vocabulary, errors, config, validation, endpoints, textnorm}
+    foundation   ai_service.{vocabulary, errors, config, validation, endpoints, textnorm, logs, metrics}
     storage      db
     core         alerts, llm, queue, auth  <  knowledge  <  retrieval, policy  <  triage  <  resolution  <  incidents
                  <  feedback  <  evaluation
-    entry        ai_service.{cli, api, web, main, service}
+    service      ai_service.service (runtime, workers)
+    entry        ai_service.{api, web} < ai_service.cli < ai_service.main
 
 The README's architecture picture draws the same thing.
 """
@@ -30,6 +31,8 @@ LAYERS: dict[str, int] = {
     "ai_service.validation": 1,
     "ai_service.endpoints": 1,
     "ai_service.textnorm": 1,
+    "ai_service.logs": 1,
+    "ai_service.metrics": 1,
     "db": 2,
     "ai_service.alerts": 3,
     "ai_service.llm": 3,

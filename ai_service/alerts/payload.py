@@ -211,7 +211,7 @@ def canonical_format(name: str) -> AlertSource:
     if fmt not in SUPPORTED_FORMATS:
         raise AlertFormatError(
             f"format: unknown alert format {name!r}; supported formats: " + ", ".join(SUPPORTED_FORMATS),
-            hint="pass one of the supported names (any case), or format=None to detect it",
+            hint="name one of the supported formats (any case), or leave the format out to have it detected",
         )
     return cast(AlertSource, fmt)
 

@@ -17,6 +17,7 @@ from ai_service.cli.docs_commands import docs_app
 from ai_service.cli.eval_commands import eval_app
 from ai_service.cli.kb_commands import ingest_app, kb_app
 from ai_service.cli.search_commands import search_cmd
+from ai_service.cli.service_commands import queue_app, serve_cmd, tokens_app, worker_cmd
 from ai_service.cli.triage_commands import incidents_app, resolve_cmd, triage_cmd
 from ai_service.errors import NocaiError
 
@@ -38,6 +39,10 @@ app.command("search")(search_cmd)
 app.command("triage")(triage_cmd)
 app.command("resolve")(resolve_cmd)
 app.add_typer(incidents_app, name="incidents")
+app.command("serve")(serve_cmd)
+app.command("worker")(worker_cmd)
+app.add_typer(queue_app, name="queue")
+app.add_typer(tokens_app, name="tokens")
 
 
 def run(argv: list[str] | None = None) -> int:

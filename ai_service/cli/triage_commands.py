@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
 import typer
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ai_service.alerts.service import receive
+from ai_service.alerts.adapters import canonical_format, parse_payload
 from ai_service.cli.console import console
 from ai_service.config import get_settings
 from ai_service.errors import InputError, NotFoundError
 from ai_service.incidents import store as incidents_store
-from ai_service.incidents.models import IncidentStatus, TriageOutcome
-from ai_service.incidents.service import triage_incident
+from ai_service.incidents.intake import AlertReceipt, record_payload
+from ai_service.incidents.models import IncidentFilter, IncidentStatus, TriageOutcome
+from ai_service.knowledge.embeddings import create_embedder
 from ai_service.knowledge.service import prepare_embedder
 from ai_service.policy.service import policy_from_settings
+from ai_service.queue import store as queue_store
 from ai_service.resolution import store as resolution_store
 from ai_service.resolution.execution import transition
 from ai_service.resolution.models import ACTIONS, Action
+from ai_service.service.worker import Triager, process, retry_delay
 from db.connection import connect
 
 incidents_app = typer.Typer(
@@ -91,43 +96,89 @@ def triage_cmd(
 
     Example: nocai triage - < alertmanager_payload.json
     """
-    if format not in (None, "alertmanager", "grafana", "pagerduty", "generic"):
-        raise InputError(f"unknown format {format!r}", hint="use alertmanager, grafana, pagerduty or generic")
+    fmt = canonical_format(format) if format is not None else None
     try:
         payload = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as exc:
         raise InputError(f"{source}: cannot read the payload: {exc.strerror or exc}", hint="check the path") from exc
+    parsed = parse_payload(payload, fmt)
     settings = get_settings()
-    policy = policy_from_settings(settings)
-    results = []
+    triager = Triager(settings, create_embedder(settings), policy_from_settings(settings))
+    results: list[dict[str, object]] = []
     with connect(autocommit=True) as conn:
-        embedder = prepare_embedder(conn, settings)
-        for intake in receive(conn, payload, format=format):
-            if intake.action == "created" and intake.incident_id is not None:
-                outcome = triage_incident(
-                    conn, embedder, intake.alert, intake.incident_id, policy=policy, settings=settings
-                )
+        prepare_embedder(conn, settings)  # the database's vectors must come from the configured model
+        report = record_payload(conn, parsed, max_attempts=settings.work_max_attempts)
+        for receipt in report.alerts:
+            if receipt.work_item_id is None:
+                results.append(_receipt_json(receipt))
+                if not as_json:
+                    console.print(_receipt_line(receipt), markup=False)
+                continue
+            outcome = _triage_now(conn, triager, receipt.work_item_id)
+            if outcome is not None:
                 results.append({"action": "created", **_outcome_json(outcome)})
                 if not as_json:
                     _print_outcome(outcome)
             else:
-                results.append(
-                    {
-                        "action": intake.action,
-                        "incident_id": str(intake.incident_id),
-                        "occurrence_count": intake.occurrence_count,
-                        "title": intake.alert.title,
-                    }
-                )
+                results.append({**_receipt_json(receipt), "triage": "queued"})
                 if not as_json:
-                    what = {
-                        "repeated": f"repeat #{intake.occurrence_count} of open incident",
-                        "resolved": "resolved: closed incident",
-                        "ignored": "resolved, but no open incident",
-                    }
-                    console.print(f"{intake.alert.title}: {what[intake.action]} {intake.incident_id or ''}")
+                    console.print(
+                        f"{receipt.title}: incident {receipt.incident_id} opened; its triage did not finish here and "
+                        "stays queued for the workers (`nocai queue status`)",
+                        markup=False,
+                    )
+    for event in report.ignored:
+        results.append({"action": "ignored", "incident_id": None, "kind": event.kind, "reason": event.reason})
+        if not as_json:
+            console.print(f"ignored {event.kind}: {event.reason}", markup=False)
+    if not report.alerts and not report.ignored and not as_json:
+        console.print("the payload carries no alert", markup=False)
     if as_json:
         typer.echo(json.dumps(results, indent=2))
+
+
+_ACTIONS = {"new": "created", "repeat": "repeated", "resolved": "resolved", "ignored": "ignored"}
+
+
+def _receipt_json(receipt: AlertReceipt) -> dict[str, object]:
+    return {
+        "action": _ACTIONS[receipt.outcome],
+        "incident_id": str(receipt.incident_id) if receipt.incident_id else None,
+        "occurrence_count": receipt.occurrence_count,
+        "title": receipt.title,
+    }
+
+
+def _receipt_line(receipt: AlertReceipt) -> str:
+    what = {
+        "repeat": f"repeat #{receipt.occurrence_count} of open incident {receipt.incident_id}",
+        "resolved": f"resolved: closed incident {receipt.incident_id}",
+        "ignored": "resolved, but no incident was open for it (nothing to close)",
+        "new": f"new incident {receipt.incident_id}",
+    }
+    return f"{receipt.title}: {what[receipt.outcome]}"
+
+
+def _triage_now(conn: psycopg.Connection, triager: Triager, item_id: int) -> TriageOutcome | None:
+    """Triage a just-queued item here, unless a running service's worker took it first (then None)."""
+    item = queue_store.claim(
+        conn, worker=f"nocai-cli:{os.getpid()}", lease_seconds=triager.settings.work_lease_seconds, item_ids=[item_id]
+    )
+    if item is None:
+        return None
+    assert item.lease_token is not None
+    try:
+        return process(conn, triager, item)
+    except Exception as exc:
+        # The item stays queued (or dead after its last attempt) with the error, and the error is shown.
+        queue_store.fail(
+            conn,
+            item_id=item.id,
+            lease_token=item.lease_token,
+            error=f"{type(exc).__name__}: {exc}",
+            retry_in_seconds=retry_delay(item.attempts),
+        )
+        raise
 
 
 def _incident_id(value: str) -> uuid.UUID:
@@ -213,7 +264,7 @@ def list_cmd(
     """
     wanted = _status(status)
     with connect() as conn:
-        incidents = incidents_store.list_incidents(conn, status=wanted, limit=limit)
+        incidents = incidents_store.list_incidents(conn, where=IncidentFilter(status=wanted), limit=limit)
     table = Table(title="incidents")
     for column in ("id", "status", "title", "severity", "band", "seen", "last seen"):
         table.add_column(column, overflow="fold")

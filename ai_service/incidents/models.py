@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ai_service.policy.models import PolicyDecision
-from ai_service.resolution.models import ResolutionPlan, StoredResolution
+from ai_service.resolution.models import ResolutionEvent, ResolutionPlan, StoredResolution
 from ai_service.retrieval.models import SearchResult
 from ai_service.triage.models import Triage
 from ai_service.vocabulary import Band, Severity
@@ -51,6 +51,39 @@ class IncidentSummary(BaseModel):
     triage_completed_at: datetime | None
 
 
+class IncidentFilter(BaseModel):
+    """Which incidents a list shows; every field is optional and they all must hold."""
+
+    status: IncidentStatus | None = None
+    band: Band | None = None
+    severity: Severity | None = None
+    service: str | None = None
+    since: datetime | None = Field(default=None, description="Last seen at or after this time.")
+    until: datetime | None = Field(default=None, description="Last seen before this time.")
+
+
+class Cursor(BaseModel):
+    """Where a page of the incident list ended: the last row's (last_seen_at, id)."""
+
+    last_seen_at: datetime
+    id: uuid.UUID
+
+
+class MttrFigures(BaseModel):
+    """Time to resolve, in seconds, over the incidents that were resolved."""
+
+    resolved: int
+    mean_seconds: float | None
+    median_seconds: float | None
+    p95_seconds: float | None
+
+
+class MttrGroup(MttrFigures):
+    """MTTR of one service or one band."""
+
+    key: str | None
+
+
 class ChainLink(BaseModel):
     """One triage of an incident and the resolution proposed from it (the ``triage_to_resolution_chain`` view)."""
 
@@ -74,6 +107,18 @@ class ChainLink(BaseModel):
     executed_at: datetime | None
 
 
+class WorkItemSummary(BaseModel):
+    """Where an incident's triage stands in the queue."""
+
+    id: int
+    status: str
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    enqueued_at: datetime
+    finished_at: datetime | None
+
+
 class IncidentDetail(IncidentSummary):
     """An incident with its alert, its latest triage and plan, and every triage → resolution link."""
 
@@ -83,9 +128,14 @@ class IncidentDetail(IncidentSummary):
     last_raw_alert: dict[str, Any] | list[Any] | None
     alert_received_at: datetime
     triage: dict[str, Any] | None = Field(description="The latest triage as stored on the incident.")
+    evidence: list[dict[str, Any]] | None = Field(
+        description="Every item the latest triage retrieved, with each leg's rank and score."
+    )
     resolution: dict[str, Any] | None = Field(description="The latest plan as stored on the incident.")
     policy_decision: dict[str, Any] | None
     resolution_proposed_at: datetime | None
     resolution_accepted_at: datetime | None
     chain: list[ChainLink] = Field(default_factory=list)
     resolutions: list[StoredResolution] = Field(default_factory=list)
+    events: list[ResolutionEvent] = Field(default_factory=list, description="Who moved which resolution, when.")
+    work: list[WorkItemSummary] = Field(default_factory=list, description="Its triage work items.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -21,7 +22,7 @@ from ai_service.incidents.models import TriageOutcome
 from ai_service.knowledge.embeddings import Embedder
 from ai_service.llm.advisor import advise
 from ai_service.llm.models import EvidenceItem
-from ai_service.policy.models import Policy, PolicyContext
+from ai_service.policy.models import Policy, PolicyContext, PolicyDecision
 from ai_service.policy.service import evaluate
 from ai_service.resolution import store as resolution_store
 from ai_service.resolution.models import ResolutionPlan
@@ -40,18 +41,28 @@ from ai_service.vocabulary import phase_rank
 TRIAGE_SEARCH = SearchOptions(steps_from_top_runbooks=True)
 
 
-def triage_incident(
+@dataclass
+class Judgement:
+    """What triage concluded about one alert, before anything is stored."""
+
+    triage: Triage
+    plan: ResolutionPlan
+    decision: PolicyDecision
+    search: SearchResult
+    seconds: float
+
+
+def judge(
     conn: psycopg.Connection,
     embedder: Embedder,
     alert: NormalizedAlert,
-    incident_id: uuid.UUID,
     *,
     policy: Policy,
     settings: Settings | None = None,
     calibration: Calibration | None = None,
     pool: ConnectionPool | None = None,
-) -> TriageOutcome:
-    """Triage ``alert`` (already recorded as ``incident_id``) and store both results (``conn`` in autocommit).
+) -> Judgement:
+    """Triage ``alert``: evidence, classification, plan, optional LLM advice, band. Reads only.
 
     ``calibration`` replaces the shipped abstention rule and confidence scaling (evaluations pass held-out rules);
     with ``pool``, retrieval searches the signatures on a pooled connection beside ``conn`` (see ``search``).
@@ -77,22 +88,46 @@ def triage_incident(
             step_count=len(plan.recommendations),
         ),
     )
-    with conn.transaction():
-        triage_id = triage_store.insert_triage(conn, incident_id=incident_id, triage=triage, band=decision.band)
-        resolution_id = resolution_store.insert_resolution(
-            conn,
-            incident_id=incident_id,
-            triage_result_id=triage_id,
-            plan=plan,
-            decision=decision,
-            evidence=triage.evidence,
-            retrieval_method=triage.retrieval_method,
-        )
-        store.record_triage(conn, incident_id=incident_id, triage=triage, plan=plan, decision=decision)
-        triage_store.count_matches(conn, signature_ids=triage.matched_signature_ids)
-    return TriageOutcome(
-        incident_id, triage_id, resolution_id, triage, plan, decision, result, time.perf_counter() - started
+    return Judgement(triage, plan, decision, result, time.perf_counter() - started)
+
+
+def record(conn: psycopg.Connection, incident_id: uuid.UUID, judgement: Judgement) -> TriageOutcome:
+    """Store a judgement: the triage row, the resolution row and the incident's summary (in the caller's
+    transaction, so that whatever else it commits — a work item done — commits with them)."""
+    triage, plan, decision = judgement.triage, judgement.plan, judgement.decision
+    triage_id = triage_store.insert_triage(conn, incident_id=incident_id, triage=triage, band=decision.band)
+    resolution_id = resolution_store.insert_resolution(
+        conn,
+        incident_id=incident_id,
+        triage_result_id=triage_id,
+        plan=plan,
+        decision=decision,
+        evidence=triage.evidence,
+        retrieval_method=triage.retrieval_method,
     )
+    store.record_triage(conn, incident_id=incident_id, triage=triage, plan=plan, decision=decision)
+    triage_store.count_matches(conn, signature_ids=triage.matched_signature_ids)
+    return TriageOutcome(
+        incident_id, triage_id, resolution_id, triage, plan, decision, judgement.search, judgement.seconds
+    )
+
+
+def triage_incident(
+    conn: psycopg.Connection,
+    embedder: Embedder,
+    alert: NormalizedAlert,
+    incident_id: uuid.UUID,
+    *,
+    policy: Policy,
+    settings: Settings | None = None,
+    calibration: Calibration | None = None,
+    pool: ConnectionPool | None = None,
+) -> TriageOutcome:
+    """Judge ``alert`` (already recorded as ``incident_id``) and store the result in one transaction (``conn`` in
+    autocommit). The service's workers do the same through the work queue (``ai_service.service.worker``)."""
+    judgement = judge(conn, embedder, alert, policy=policy, settings=settings, calibration=calibration, pool=pool)
+    with conn.transaction():
+        return record(conn, incident_id, judgement)
 
 
 def _with_llm_advice(

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from ai_service.incidents.models import ChainLink, IncidentDetail, IncidentStatus, IncidentSummary
+from ai_service.incidents.models import (
+    ChainLink,
+    Cursor,
+    IncidentDetail,
+    IncidentFilter,
+    IncidentSummary,
+    MttrFigures,
+    MttrGroup,
+)
 from ai_service.policy.models import PolicyDecision
 from ai_service.resolution.models import ResolutionPlan
 from ai_service.triage.models import Triage
@@ -21,15 +30,62 @@ _SUMMARY_COLUMNS = (
 
 
 def list_incidents(
-    conn: psycopg.Connection, *, status: IncidentStatus | None = None, limit: int = 20
+    conn: psycopg.Connection,
+    *,
+    where: IncidentFilter | None = None,
+    after: Cursor | None = None,
+    limit: int = 20,
 ) -> list[IncidentSummary]:
-    """Incidents, most recently seen first."""
+    """Incidents matching ``where``, most recently seen first, starting after ``after`` (keyset pagination)."""
+    where = where or IncidentFilter()
     with conn.cursor(row_factory=class_row(IncidentSummary)) as cur:
         return cur.execute(
             f"SELECT {_SUMMARY_COLUMNS} FROM incidents AS i"
-            " WHERE %(status)s::text IS NULL OR i.status = %(status)s"
-            " ORDER BY i.last_seen_at DESC, i.id LIMIT %(limit)s",
-            {"status": status, "limit": limit},
+            " WHERE (%(status)s::text IS NULL OR i.status = %(status)s)"
+            " AND (%(band)s::text IS NULL OR i.policy_band = %(band)s)"
+            " AND (%(severity)s::text IS NULL OR coalesce(i.triage_output->>'severity', i.severity) = %(severity)s)"
+            " AND (%(service)s::text IS NULL OR i.service = %(service)s)"
+            " AND (%(since)s::timestamptz IS NULL OR i.last_seen_at >= %(since)s)"
+            " AND (%(until)s::timestamptz IS NULL OR i.last_seen_at < %(until)s)"
+            " AND (%(after_ts)s::timestamptz IS NULL OR (i.last_seen_at, i.id) < (%(after_ts)s, %(after_id)s::uuid))"
+            " ORDER BY i.last_seen_at DESC, i.id DESC LIMIT %(limit)s",
+            {
+                **where.model_dump(),
+                "after_ts": after.last_seen_at if after else None,
+                "after_id": after.id if after else None,
+                "limit": limit,
+            },
+        ).fetchall()
+
+
+_MTTR = (
+    "count(*) AS resolved,"
+    " avg(extract(epoch FROM i.resolved_at - i.first_seen_at))::float8 AS mean_seconds,"
+    " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM i.resolved_at - i.first_seen_at))::float8"
+    " AS median_seconds,"
+    " percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM i.resolved_at - i.first_seen_at))::float8"
+    " AS p95_seconds"
+)
+_RESOLVED = (
+    " FROM incidents AS i WHERE i.status = 'resolved' AND i.resolved_at IS NOT NULL"
+    " AND (%(since)s::timestamptz IS NULL OR i.resolved_at >= %(since)s)"
+)
+
+
+def mttr(conn: psycopg.Connection, *, since: datetime | None = None) -> MttrFigures:
+    """Mean, median and 95th percentile time from an incident's first alert to its resolution."""
+    with conn.cursor(row_factory=class_row(MttrFigures)) as cur:
+        figures = cur.execute(f"SELECT {_MTTR}{_RESOLVED}", {"since": since}).fetchone()
+    assert figures is not None  # an aggregate always returns one row
+    return figures
+
+
+def mttr_by(conn: psycopg.Connection, *, key: str, since: datetime | None = None) -> list[MttrGroup]:
+    """The same figures per service or per policy band (``key``: "service" or "band")."""
+    column = {"service": "i.service", "band": "i.policy_band"}[key]
+    with conn.cursor(row_factory=class_row(MttrGroup)) as cur:
+        return cur.execute(
+            f"SELECT {column} AS key, {_MTTR}{_RESOLVED} GROUP BY 1 ORDER BY 2 DESC, 1", {"since": since}
         ).fetchall()
 
 
@@ -38,7 +94,8 @@ def get_incident(conn: psycopg.Connection, incident_id: uuid.UUID) -> IncidentDe
     with conn.cursor(row_factory=class_row(IncidentDetail)) as cur:
         return cur.execute(
             f"SELECT {_SUMMARY_COLUMNS}, i.alert_id, i.fingerprint, i.raw_alert, i.last_raw_alert,"
-            " i.alert_received_at, i.triage_output AS triage, i.resolution_output AS resolution,"
+            " i.alert_received_at, i.triage_output AS triage, i.triage_evidence AS evidence,"
+            " i.resolution_output AS resolution,"
             " i.policy_decision, i.resolution_proposed_at, i.resolution_accepted_at"
             " FROM incidents AS i WHERE i.id = %s",
             (incident_id,),

@@ -72,6 +72,17 @@ def transition(
             raise InvalidTransitionError(
                 f"the resolution changed state while it was being {target}", hint="read it again and retry"
             )
+        store.insert_event(
+            conn,
+            resolution_id=resolution_id,
+            incident_id=resolution.incident_id,
+            action=action,
+            from_status=status,
+            to_status=target,
+            actor=user,
+            roles=list(roles or []),
+            notes=notes,
+        )
         if target == "accepted":
             store.stamp_incident_accepted(conn, incident_id=resolution.incident_id)
     return target

@@ -59,3 +59,18 @@ class StoredResolution(BaseModel):
         """The policy band the plan was put in (None for a row written before policies were recorded)."""
         band = (self.policy_decision or {}).get("band")
         return band if isinstance(band, str) else None
+
+
+class ResolutionEvent(BaseModel):
+    """One move of a resolution: who did what, with which roles, when."""
+
+    id: int
+    resolution_id: uuid.UUID
+    incident_id: uuid.UUID
+    action: Action
+    from_status: ExecutionStatus | None
+    to_status: ExecutionStatus
+    actor: str | None
+    roles: list[str]
+    notes: str | None
+    created_at: datetime

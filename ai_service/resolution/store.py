@@ -10,7 +10,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from ai_service.policy.models import PolicyDecision
-from ai_service.resolution.models import ExecutionStatus, ResolutionPlan, StoredResolution
+from ai_service.resolution.models import Action, ExecutionStatus, ResolutionEvent, ResolutionPlan, StoredResolution
 from db.queries import scalar
 
 _COLUMNS = (
@@ -101,3 +101,33 @@ def move(
 def stamp_incident_accepted(conn: psycopg.Connection, *, incident_id: uuid.UUID) -> None:
     """Record on the incident the time its resolution was accepted (what MTTR reads)."""
     conn.execute("UPDATE incidents SET resolution_accepted_at = now() WHERE id = %s", (incident_id,))
+
+
+def insert_event(
+    conn: psycopg.Connection,
+    *,
+    resolution_id: uuid.UUID,
+    incident_id: uuid.UUID,
+    action: Action,
+    from_status: ExecutionStatus | None,
+    to_status: ExecutionStatus,
+    actor: str | None,
+    roles: Sequence[str],
+    notes: str | None,
+) -> None:
+    """Record who moved a resolution, and how (in the transaction that moved it)."""
+    conn.execute(
+        "INSERT INTO resolution_events (resolution_id, incident_id, action, from_status, to_status, actor, roles,"
+        " notes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (resolution_id, incident_id, action, from_status, to_status, actor, list(roles), notes),
+    )
+
+
+def events_of(conn: psycopg.Connection, incident_id: uuid.UUID) -> list[ResolutionEvent]:
+    """Every move of every resolution of an incident, oldest first."""
+    with conn.cursor(row_factory=class_row(ResolutionEvent)) as cur:
+        return cur.execute(
+            "SELECT id, resolution_id, incident_id, action, from_status, to_status, actor, roles, notes, created_at"
+            " FROM resolution_events WHERE incident_id = %s ORDER BY created_at, id",
+            (incident_id,),
+        ).fetchall()

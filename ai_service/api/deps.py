@@ -1,0 +1,74 @@
+"""What routes depend on: the process's runtime, a database connection, and the caller's identity.
+
+Routes are plain ``def`` functions, so FastAPI runs them in its thread pool: their database and model calls never
+block the event loop. The webhook routes, which need the raw body for signatures, are ``async`` and hand their
+work to the thread pool themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, Request
+
+from ai_service.auth.models import Permission, Principal
+from ai_service.auth.service import authenticate
+from ai_service.errors import PermissionDeniedError
+from ai_service.service.runtime import Runtime
+
+#: The caller in the open local mode (NOCAI_OPEN_ACCESS): an admin that approves as an admin.
+OPEN_PRINCIPAL = Principal(name="local (open access)", role="admin", policy_roles=["admin"])
+
+_ROLE_FOR: dict[Permission, str] = {
+    "ingest": "ingest or admin",
+    "read": "viewer, responder or admin",
+    "respond": "responder or admin",
+    "admin": "admin",
+}
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_connection(runtime: RuntimeDep) -> Iterator[psycopg.Connection]:
+    """A pooled connection for the request (autocommit; writes open their own transactions)."""
+    with runtime.pool.connection() as conn:
+        yield conn
+
+
+ConnectionDep = Annotated[psycopg.Connection, Depends(get_connection)]
+
+
+def identify(request: Request, runtime: Runtime) -> Principal:
+    """The caller of ``request``: its bearer token's principal (or the open local mode's)."""
+    if runtime.settings.open_access:
+        return OPEN_PRINCIPAL
+    with runtime.pool.connection() as conn:
+        return authenticate(conn, request.headers.get("authorization"))
+
+
+def require(permission: Permission) -> Callable[..., Principal]:
+    """A dependency that admits only callers whose role grants ``permission`` (401 / 403 otherwise)."""
+
+    def check(request: Request, runtime: RuntimeDep) -> Principal:
+        principal = identify(request, runtime)
+        if not principal.may(permission):
+            raise PermissionDeniedError(
+                f"the token {principal.name!r} has role {principal.role}, which may not do this",
+                hint=f"use a token with role {_ROLE_FOR[permission]} (`nocai tokens create --role ...`)",
+            )
+        return principal
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(require("read"))]
+Responder = Annotated[Principal, Depends(require("respond"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

@@ -4,8 +4,8 @@ The layers, lowest first (a module may import its own package and any lower laye
 
     foundation   ai_service.{vocabulary, errors, config, validation, endpoints, textnorm, logs, metrics}
     storage      db
-    core         alerts, llm, queue, auth  <  knowledge  <  retrieval, policy  <  triage  <  resolution  <  incidents
-                 <  feedback  <  evaluation
+    core         alerts, llm, queue, auth  <  knowledge  <  retrieval, policy  <  triage  <  resolution  <  feedback
+                 <  incidents  <  evaluation
     service      ai_service.service (runtime, workers)
     entry        ai_service.{api, web} < ai_service.cli < ai_service.main
 
@@ -43,8 +43,8 @@ LAYERS: dict[str, int] = {
     "ai_service.policy": 5,
     "ai_service.triage": 6,
     "ai_service.resolution": 7,
-    "ai_service.incidents": 8,
-    "ai_service.feedback": 9,
+    "ai_service.feedback": 8,
+    "ai_service.incidents": 9,
     "ai_service.evaluation": 10,
     "ai_service.service": 11,
     "ai_service.api": 12,

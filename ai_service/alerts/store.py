@@ -62,7 +62,7 @@ def resolve(
     """Close the open incident with this fingerprint; None when there is none."""
     incident_id: uuid.UUID | None = scalar(
         conn,
-        "UPDATE incidents SET status = 'resolved', resolved_at = %s, last_raw_alert = %s"
+        "UPDATE incidents SET status = 'resolved', resolved_at = %s, resolved_by = 'alert', last_raw_alert = %s"
         " WHERE fingerprint = %s AND status = 'open' RETURNING id",
         (resolved_at, Jsonb(raw), fingerprint),
         default=None,

@@ -48,6 +48,9 @@ class IncidentSummary(BaseModel):
     first_seen_at: datetime
     last_seen_at: datetime
     resolved_at: datetime | None
+    resolved_by: str | None = Field(
+        default=None, description="'alert' (its resolved notification) or the user who closed it."
+    )
     triage_completed_at: datetime | None
 
 

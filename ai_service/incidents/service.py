@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from ai_service.alerts.models import NormalizedAlert
 from ai_service.config import Settings
+from ai_service.feedback import store as feedback_store
+from ai_service.feedback.service import pattern_of
 from ai_service.incidents import store
 from ai_service.incidents.models import TriageOutcome
 from ai_service.knowledge.embeddings import Embedder
@@ -69,9 +71,10 @@ def judge(
     """
     started = time.perf_counter()
     calibration = calibration or load_calibration()
-    result = search(conn, embedder, build_query(alert), TRIAGE_SEARCH, calibration=calibration, pool=pool)
+    options = _taught_options(conn, alert)
+    result = search(conn, embedder, build_query(alert), options, calibration=calibration, pool=pool)
     triage = classify(alert, result, calibration)
-    plan = build_plan(conn, result, triage)
+    plan = build_plan(conn, result, triage, step_records=feedback_store.step_records(conn, _plan_candidates(result)))
     if settings is not None and settings.llm_url and plan.recommendations:
         triage, plan = _with_llm_advice(settings, alert, triage, plan, result)
     decision = evaluate(
@@ -91,6 +94,28 @@ def judge(
     return Judgement(triage, plan, decision, result, time.perf_counter() - started)
 
 
+def _taught_options(conn: psycopg.Connection, alert: NormalizedAlert) -> SearchOptions:
+    """Triage's search options with what responders taught about this alert's pattern: the runbook they named
+    right first, the ones they named wrong left out."""
+    choices = feedback_store.runbook_choices(conn, pattern_of(alert))
+    if not choices:
+        return TRIAGE_SEARCH
+    wrong = tuple(c.runbook_id for c in choices if c.choice == "wrong")
+    right = next((c for c in choices if c.choice == "right"), None)
+    return replace(
+        TRIAGE_SEARCH,
+        filters=replace(TRIAGE_SEARCH.filters, exclude_runbook_ids=wrong),
+        chosen_runbook=right.runbook_id if right else None,
+        chosen_votes=right.votes if right else 0,
+    )
+
+
+def _plan_candidates(result: SearchResult) -> list[str]:
+    """Every step a plan could be made of: the top runbook's and the signatures' resolving steps."""
+    steps = [s.step_id for s in result.runbooks[0].steps] if result.runbooks else []
+    return steps + [ref for s in result.signatures for ref in s.resolution_refs]
+
+
 def record(conn: psycopg.Connection, incident_id: uuid.UUID, judgement: Judgement) -> TriageOutcome:
     """Store a judgement: the triage row, the resolution row and the incident's summary (in the caller's
     transaction, so that whatever else it commits — a work item done — commits with them)."""
@@ -106,7 +131,6 @@ def record(conn: psycopg.Connection, incident_id: uuid.UUID, judgement: Judgemen
         retrieval_method=triage.retrieval_method,
     )
     store.record_triage(conn, incident_id=incident_id, triage=triage, plan=plan, decision=decision)
-    triage_store.count_matches(conn, signature_ids=triage.matched_signature_ids)
     return TriageOutcome(
         incident_id, triage_id, resolution_id, triage, plan, decision, judgement.search, judgement.seconds
     )

@@ -434,8 +434,9 @@ def _write(conn: psycopg.Connection, plan: _Planned, vectors: dict[str, np.ndarr
     )
 
 
-def prepare_embedder(conn: psycopg.Connection, settings: Settings) -> Embedder:
-    """The configured embedder, after checking that the database holds vectors of the same model.
+def prepare_embedder(conn: psycopg.Connection, settings: Settings, embedder: Embedder | None = None) -> Embedder:
+    """The configured embedder (``embedder`` when the caller already holds one), after checking that the
+    database is migrated and holds vectors of the same model.
 
     A store with no vector yet adopts the configured model; one with vectors of another model is refused
     (EmbeddingModelMismatchError names the fixes).
@@ -443,4 +444,4 @@ def prepare_embedder(conn: psycopg.Connection, settings: Settings) -> Embedder:
     migrate.require_current(conn)
     vectors.align_empty_store(conn, model=settings.embedding_model, dimension=settings.embedding_dimension)
     vectors.check_embedding_model(conn, model=settings.embedding_model, dimension=settings.embedding_dimension)
-    return create_embedder(settings)
+    return embedder if embedder is not None else create_embedder(settings)

@@ -95,12 +95,28 @@ def ingest_incidents(
         report.warnings.extend(result.warnings)
         for record in result.records:
             records[record.number] = record  # a later file wins, like a later row
+    ingest_records(conn, embedder, records.values(), report, threshold=threshold, progress=progress)
+    report.seconds = time.perf_counter() - started
+    return report
 
+
+def ingest_records(
+    conn: psycopg.Connection,
+    embedder: Embedder,
+    records: Iterable[IncidentRecord],
+    report: IncidentIngestReport,
+    *,
+    threshold: float = clustering.DEFAULT_THRESHOLD,
+    progress: Progress | None = None,
+) -> None:
+    """Store tickets (new, or changed since stored) and grow the signatures they belong to; counts into
+    ``report`` (whose ``dry_run`` stops before writing). Also how a responder-confirmed incident becomes history
+    (``ai_service.feedback``)."""
     stored = signature_store.stored_incidents(conn)
     writes: list[tuple[IncidentRecord, str, str, str]] = []  # record, record hash, text, text hash
-    for number, record in records.items():
+    for record in records:
         digest = record_sha256(record)
-        old = stored.get(number)
+        old = stored.get(record.number)
         if old is not None and old.record_sha256 == digest and old.embedding_sha256 is not None:
             report.unchanged += 1
             continue
@@ -110,9 +126,8 @@ def ingest_incidents(
             report.new += 1
         else:
             report.updated += 1
-    if dry_run:
-        report.seconds = time.perf_counter() - started
-        return report
+    if report.dry_run:
+        return
 
     vectors = signature_store.incident_embeddings_by_hash(conn, hashes=[w[3] for w in writes])
     missing = list(dict.fromkeys((w[3], w[2]) for w in writes if w[3] not in vectors))
@@ -149,8 +164,6 @@ def ingest_incidents(
     if writes or touched:
         store.refresh_term_stats(conn, ["incident_signatures"])
     report.incidents_unassigned = signature_store.unassigned_incident_count(conn)
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def _record(row: signature_store.IncidentRow) -> IncidentRecord:

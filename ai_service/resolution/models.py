@@ -74,3 +74,40 @@ class ResolutionEvent(BaseModel):
     roles: list[str]
     notes: str | None
     created_at: datetime
+
+
+class StepRecord(BaseModel):
+    """What responders said happened when they ran a step (``ai_service.feedback`` keeps it; plans read it)."""
+
+    step_id: str
+    fixed: int = 0
+    no_effect: int = 0
+    worse: int = 0
+    skipped: int = 0
+
+    @property
+    def tried(self) -> int:
+        """Runs with an outcome (skipped ones are not runs)."""
+        return self.fixed + self.no_effect + self.worse
+
+    @property
+    def success_rate(self) -> float:
+        """Laplace-smoothed share of runs that fixed it: 0.5 with no evidence."""
+        return (self.fixed + 1) / (self.tried + 2)
+
+    def describe(self) -> str:
+        """``fixed it 7 of 9 times`` (and ``made it worse 1`` when it did)."""
+        text = f"fixed it {self.fixed} of {self.tried} time{'s' if self.tried != 1 else ''}"
+        if self.worse:
+            text += f", made it worse {self.worse}"
+        return text
+
+    @property
+    def proven(self) -> bool:
+        """Fixed it at least twice, and more often than not."""
+        return self.fixed >= 2 and self.success_rate >= 0.6
+
+    @property
+    def harmful(self) -> bool:
+        """Made it worse more often than it fixed it."""
+        return self.worse >= 1 and self.worse > self.fixed

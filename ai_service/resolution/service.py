@@ -6,17 +6,20 @@ verification (then anything else), and within a phase one runbook's steps in its
 gets no plan — never an invented one.
 
 Each step's confidence is the triage confidence scaled by its support: 1.0 when a matched signature's history
-used it, 0.9 when retrieval found it directly, 0.75 when it is only part of the matched runbook.
+used it, 0.9 when retrieval found it directly, 0.75 when it is only part of the matched runbook. Within a phase,
+the steps' track records (what responders reported when they ran them) move proven steps first and harmful
+ones last.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import psycopg
 
-from ai_service.resolution.models import Recommendation, ResolutionPlan
+from ai_service.resolution.models import Recommendation, ResolutionPlan, StepRecord
 from ai_service.retrieval import store as retrieval_store
 from ai_service.retrieval.models import SearchResult, StepHit
 from ai_service.triage.models import Triage
@@ -34,10 +37,29 @@ class _Chosen:
     support: Support
 
 
+def record_rank(record: StepRecord | None) -> int:
+    """Where a step's track record puts it within its phase: proven steps first (0), then the others (1), then
+    those that made things worse more often than they fixed them (2)."""
+    if record is None:
+        return 1
+    return 0 if record.proven else 2 if record.harmful else 1
+
+
 def build_plan(
-    conn: psycopg.Connection, result: SearchResult, triage: Triage, *, max_steps: int = MAX_STEPS
+    conn: psycopg.Connection,
+    result: SearchResult,
+    triage: Triage,
+    *,
+    max_steps: int = MAX_STEPS,
+    step_records: Mapping[str, StepRecord] | None = None,
 ) -> ResolutionPlan:
-    """The plan for ``triage`` (reads the referenced steps that retrieval did not return)."""
+    """The plan for ``triage`` (reads the referenced steps that retrieval did not return).
+
+    ``step_records`` (by step id) are what responders reported of the steps: within a phase, a proven step comes
+    before the others and a harmful one after them; never across phases. Each step's record is in its
+    provenance ("fixed it 7 of 9 times").
+    """
+    records = step_records or {}
     if triage.no_match or not result.runbooks:
         return ResolutionPlan(
             recommendations=[],
@@ -61,8 +83,10 @@ def build_plan(
     chosen: dict[str, _Chosen] = {}
     for step in retrieval_store.steps_by_id(conn, list(referenced)):
         chosen[step.step_id] = _Chosen(step, "signature")
-    # The runbook's steps in plan order (phase, then its own order), so that the cap keeps the first of them.
-    for step in sorted(top.steps, key=lambda s: (phase_rank(s.phase), s.step_order or 0)):
+    # The runbook's steps in plan order (phase, record, then its own order), so that the cap keeps the first.
+    for step in sorted(
+        top.steps, key=lambda s: (phase_rank(s.phase), record_rank(records.get(s.step_id)), s.step_order or 0)
+    ):
         if len(chosen) >= max_steps:
             break
         chosen.setdefault(step.step_id, _Chosen(step, "search" if step.step_id in searched else "runbook"))
@@ -71,6 +95,7 @@ def build_plan(
         chosen.values(),
         key=lambda item: (
             phase_rank(item.step.phase),
+            record_rank(records.get(item.step.step_id)),
             runbook_rank.get(item.step.runbook_id, len(runbook_rank)),
             item.step.step_order or 0,
         ),
@@ -96,6 +121,7 @@ def build_plan(
                     "runbook_score": top.provenance.score if step.runbook_id == top.runbook_id else None,
                     "signatures": referenced.get(step.step_id, []),
                     "step_scores": step_hit.provenance.model_dump() if step_hit and step_hit.provenance else None,
+                    "track_record": _track(records.get(step.step_id)),
                 },
             )
         )
@@ -106,3 +132,16 @@ def build_plan(
         retrieved_step_ids=[s.step_id for s in result.steps],
         used_signature_ids=sorted({sig for sigs in referenced.values() for sig in sigs}),
     )
+
+
+def _track(record: StepRecord | None) -> dict[str, object] | None:
+    if record is None or not (record.tried or record.skipped):
+        return None
+    return {
+        "fixed": record.fixed,
+        "tried": record.tried,
+        "no_effect": record.no_effect,
+        "worse": record.worse,
+        "skipped": record.skipped,
+        "text": record.describe(),
+    }

@@ -63,8 +63,9 @@ class SignatureRecord(BaseModel):
     urgency: str | None
     resolution_refs: list[str]
     incident_count: int
-    resolution_success_count: int
-    match_count: int = Field(default=0, description="Times triage matched it (its track record's denominator)")
+    resolution_success_count: int = Field(description="Confirmed fixes: incidents its history helped resolve.")
+    match_count: int = Field(default=0, description="Matches responders judged (confirmed or refuted).")
+    confirmed_count: int = Field(default=0, description="Matches responders confirmed.")
 
 
 class SignatureHit(SignatureRecord):
@@ -83,6 +84,15 @@ class Abstention(BaseModel):
     calibration: str = Field(description="Where the decision rule was learned")
 
 
+class FeedbackChoice(BaseModel):
+    """A runbook responders named as the right one for the alert's pattern, which retrieval put first."""
+
+    runbook_id: str
+    votes: int = Field(description="How many times responders named it for this pattern.")
+    confidence: float = Field(description="(votes + 1) / (votes + 2): how sure their agreement makes nocai.")
+    excluded: list[str] = Field(default_factory=list, description="Runbooks responders said are wrong here.")
+
+
 class SearchResult(BaseModel):
     query_text: str
     runbooks: list[RunbookHit]
@@ -90,3 +100,6 @@ class SearchResult(BaseModel):
     signatures: list[SignatureHit]
     abstention: Abstention
     retrieval_method: str = "hybrid-rrf(vector:hnsw-cosine,fulltext:bm25)"
+    feedback: FeedbackChoice | None = Field(
+        default=None, description="What responders taught about this alert's pattern, when anything."
+    )

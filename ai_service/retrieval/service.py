@@ -24,6 +24,7 @@ from ai_service.retrieval.calibration import DEFAULT_CALIBRATION, Calibration
 from ai_service.retrieval.diversity import diversify
 from ai_service.retrieval.models import (
     Abstention,
+    FeedbackChoice,
     LegScore,
     Provenance,
     RunbookHit,
@@ -49,6 +50,10 @@ class SearchOptions:
     #: signatures' history, so steps elsewhere would only be evidence). At 100k steps this takes the step
     #: statement from ~13 ms to ~2.5 ms: exact distances over a few dozen rows instead of an HNSW scan.
     steps_from_top_runbooks: bool = False
+    #: The runbook responders named right for the alert's pattern (``ai_service.feedback``): it is put first and
+    #: the result is not a no-match. Runbooks they named wrong go in ``filters.exclude_runbook_ids``.
+    chosen_runbook: str | None = None
+    chosen_votes: int = 0
 
 
 #: Runs the full-text legs while the query is embedded (``search`` without a pool), or the signature search
@@ -203,6 +208,13 @@ def search(
         calibration=calibration.source,
     )
     runbooks = _runbook_hits(conn, runbook_rows[: options.runbooks], prefer, options.with_steps)
+    feedback = None
+    if options.chosen_runbook is not None:
+        runbooks, feedback = _put_chosen_first(conn, runbooks, runbook_rows, options, prefer)
+        if feedback is not None:
+            abstention = abstention.model_copy(
+                update={"abstained": False, "calibration": f"{abstention.calibration}; runbook chosen by responders"}
+            )
     step_filters = options.filters
     if options.steps_from_top_runbooks and runbooks:
         step_filters = replace(options.filters, runbook_ids=tuple(rb.runbook_id for rb in runbooks))
@@ -231,6 +243,40 @@ def search(
         steps=steps,
         signatures=signatures,
         abstention=abstention,
+        feedback=feedback,
+    )
+
+
+def _put_chosen_first(
+    conn: psycopg.Connection,
+    runbooks: list[RunbookHit],
+    rows: list[store.FusedRow],
+    options: SearchOptions,
+    prefer: Preference,
+) -> tuple[list[RunbookHit], FeedbackChoice | None]:
+    """Runbooks with the one responders chose first (loaded when retrieval did not return it)."""
+    chosen = options.chosen_runbook
+    assert chosen is not None
+    found = next((rb for rb in runbooks if rb.runbook_id == chosen), None)
+    if found is None:
+        row = next((r for r in rows if r.id == chosen), None)
+        if row is None:
+            row = store.FusedRow(chosen, None, None, None, None, 0.0, 0.0, 0.0, None, None)
+        loaded = _runbook_hits(conn, [row], prefer, options.with_steps)
+        if not loaded:
+            return runbooks, None  # the runbook is gone from the knowledge base
+        found = loaded[0]
+    reason = f"chosen by responders for this alert pattern ({options.chosen_votes} vote(s))"
+    found = found.model_copy(
+        update={"provenance": found.provenance.model_copy(update={"boosts": [*found.provenance.boosts, reason]})}
+    )
+    ordered = [found, *(rb for rb in runbooks if rb.runbook_id != chosen)][: options.runbooks]
+    votes = options.chosen_votes
+    return ordered, FeedbackChoice(
+        runbook_id=chosen,
+        votes=votes,
+        confidence=round((votes + 1) / (votes + 2), 4),
+        excluded=list(options.filters.exclude_runbook_ids),
     )
 
 
@@ -279,7 +325,12 @@ def _candidates(page: int, mmr: float | None) -> int:
 
 def _runbook_filters(filters: store.Filters) -> store.Filters:
     """Step-only conditions do not apply to runbooks and signatures."""
-    return store.Filters(service=filters.service, component=filters.component, exclude_ids=())
+    return store.Filters(
+        service=filters.service,
+        component=filters.component,
+        exclude_ids=(),
+        exclude_runbook_ids=filters.exclude_runbook_ids,
+    )
 
 
 def _runbook_hits(

@@ -91,6 +91,8 @@ class Filters:
     max_risk: RiskLevel | None = None  # steps only
     runbook_ids: tuple[str, ...] | None = None  # steps only: restrict to these runbooks
     exclude_ids: tuple[str, ...] = ()
+    #: runbooks and steps: leave out these runbooks (responders said they are wrong for the alert's pattern)
+    exclude_runbook_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,9 @@ def _filters(corpus: Corpus, filters: Filters, alias: str) -> tuple[sql.Composab
     if filters.runbook_ids is not None and corpus is STEPS:
         parts.append(sql.SQL("{} = ANY(%(f_runbooks)s)").format(col("runbook_id")))
         params["f_runbooks"] = list(filters.runbook_ids)
+    if filters.exclude_runbook_ids and corpus in (RUNBOOKS, STEPS):
+        parts.append(sql.SQL("NOT ({} = ANY(%(f_exclude_runbooks)s))").format(col("runbook_id")))
+        params["f_exclude_runbooks"] = list(filters.exclude_runbook_ids)
     if filters.exclude_ids:
         parts.append(sql.SQL("NOT ({} = ANY(%(f_exclude)s))").format(col(corpus.key)))
         params["f_exclude"] = list(filters.exclude_ids)
@@ -486,7 +491,7 @@ def signatures_by_id(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, 
         rows = cur.execute(
             "SELECT incident_signature_id, failure_type, error_class, symptoms, assignment_group, impact, urgency,"
             " resolution_refs, cardinality(source_incident_ids) AS incident_count, resolution_success_count,"
-            " match_count FROM incident_signatures WHERE incident_signature_id = ANY(%s)",
+            " match_count, confirmed_count FROM incident_signatures WHERE incident_signature_id = ANY(%s)",
             (list(ids),),
         ).fetchall()
     return {r.incident_signature_id: r for r in rows}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from psycopg_pool import ConnectionPool
 
 from ai_service.config import Settings
-from ai_service.errors import ConfigurationError
+from ai_service.errors import ConfigurationError, NocaiError
 from ai_service.knowledge.embeddings import Embedder, create_embedder
 from ai_service.policy.models import Policy
 from ai_service.policy.service import policy_from_settings
@@ -71,6 +71,7 @@ class Runtime:
         runtime = cls(settings=settings, url=url, pool=pool, policy=policy)
         count = settings.workers if workers is None else workers
         if count > 0:
+            runtime.warm_up()
             runtime.workers = WorkerPool(Triager(settings, runtime.embedder, policy), url, pool, count)
             runtime.workers.start()
         return runtime
@@ -82,6 +83,14 @@ class Runtime:
             if self._embedder is None:
                 self._embedder = create_embedder(self.settings)
             return self._embedder
+
+    def warm_up(self) -> None:
+        """Load the embedding model now, so that the first alert is not the slow one. A failure (an embedding
+        endpoint that is down) is logged, not fatal: the workers retry their items until it is back."""
+        try:
+            self.embedder.embed_query("warm up")
+        except NocaiError as exc:
+            logger.warning("the embedding model could not be warmed up: %s", exc.message)
 
     def close(self) -> None:
         """Stop the workers, close the pool, release the embedded server; safe to call twice."""

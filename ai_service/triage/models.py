@@ -13,7 +13,7 @@ class SignatureVote(BaseModel):
     error_class: str
     weight: float = Field(description="Retrieval strength x track record")
     fused_score: float
-    track_record: float = Field(description="(successes + 1) / (matches + 2)")
+    track_record: float = Field(description="(confirmed + 1) / (judged + 2), from responders' feedback")
 
 
 class Triage(BaseModel):

@@ -3,8 +3,9 @@
 1. The alert becomes a query (``retrieval.query_text``); hybrid retrieval returns runbooks, steps and
    signatures with provenance, and the calibrated match probability.
 2. ``failure_type`` / ``error_class`` come from the retrieved signatures by a weighted vote: each signature
-   weighs its retrieval strength (fused score) times its track record ((successes + 1) / (matches + 2)), so a
-   pattern that keeps being right counts more than a lucky nearest neighbour. An exact tie between two
+   weighs its retrieval strength (fused score) times its judged track record ((confirmed + 1) / (judged + 2),
+   from responders' feedback), so a pattern that keeps being confirmed counts more than a lucky nearest
+   neighbour. An exact tie between two
    (failure type, error class) pairs goes to the one that sorts last, so the same evidence always gives the
    same answer whatever order it was retrieved in.
 3. ``severity`` combines the alert's own severity with the winning signature's history through the ITIL
@@ -28,8 +29,10 @@ from ai_service.triage.models import SignatureVote, Triage
 
 
 def track_record(hit: SignatureHit) -> float:
-    """Laplace-smoothed success rate of a signature's past resolutions."""
-    return (hit.resolution_success_count + 1) / (hit.match_count + 2)
+    """How often responders confirmed this signature's matches, Laplace-smoothed: ``(confirmed + 1) / (judged +
+    2)``. One half until anyone has judged it; only feedback moves it (``ai_service.feedback``), so a triage never
+    changes the weights the next triage reads."""
+    return (hit.confirmed_count + 1) / (hit.match_count + 2)
 
 
 def _vote(hit: SignatureHit) -> SignatureVote:
@@ -87,16 +90,34 @@ def classify(alert: NormalizedAlert, result: SearchResult, calibration: Calibrat
         error_class=error_class,
         severity=severity,
         severity_reason=reason,
-        confidence=0.0 if no_match else round(calibration.confidence(result.abstention.match_probability), 4),
+        confidence=0.0 if no_match else _confidence(result, calibration),
         assignment_group=winner.assignment_group if winner else None,
         impact=_itsm(impact),
         urgency=_itsm(urgency),
-        matched_signature_ids=[] if no_match else [v.incident_signature_id for v in votes[:3]],
+        matched_signature_ids=_carried(result, failure_type, error_class),
         matched_runbook_refs=[] if no_match else [rb.runbook_id for rb in result.runbooks[:3]],
         votes=votes,
         evidence=evidence,
         retrieval_method=result.retrieval_method,
     )
+
+
+def _carried(result: SearchResult, failure_type: str | None, error_class: str | None) -> list[str]:
+    """The signatures that carried the vote (the winning failure type and error class), best first, at most 3."""
+    if failure_type is None:
+        return []
+    members = [s for s in result.signatures if (s.failure_type, s.error_class) == (failure_type, error_class)]
+    members.sort(key=lambda s: s.provenance.score, reverse=True)
+    return [s.incident_signature_id for s in members[:3]]
+
+
+def _confidence(result: SearchResult, calibration: Calibration) -> float:
+    """The calibrated probability that the plan's first step is right; when responders chose the runbook for this
+    alert's pattern, at least what their agreement says ((votes + 1) / (votes + 2))."""
+    calibrated = calibration.confidence(result.abstention.match_probability)
+    if result.feedback is not None:
+        calibrated = max(calibrated, result.feedback.confidence)
+    return round(calibrated, 4)
 
 
 def _itsm(level: int) -> str:

@@ -1,9 +1,8 @@
-"""SQL of triage results: one ``triage_results`` row per triage, and the signatures' match counters."""
+"""SQL of triage results: one ``triage_results`` row per triage (it changes nothing else that triage reads)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -38,12 +37,3 @@ def insert_triage(conn: psycopg.Connection, *, incident_id: uuid.UUID, triage: T
         ),
     )
     return triage_id
-
-
-def count_matches(conn: psycopg.Connection, *, signature_ids: Sequence[str]) -> None:
-    """A signature was matched by triage: its match count grows (its track record's denominator)."""
-    if signature_ids:
-        conn.execute(
-            "UPDATE incident_signatures SET match_count = match_count + 1 WHERE incident_signature_id = ANY(%s)",
-            (list(signature_ids),),
-        )

@@ -429,13 +429,6 @@ def test_no_runbook_retrieved_is_no_plan(conn: psycopg.Connection) -> None:
     assert plan.recommendations == [] and plan.note
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="matched_signature_ids are the first three signatures in retrieval order, not the ones that carried "
-    "the vote: when track records let the 4th and 5th signatures win, the winner (whose failure type, assignment "
-    "group, impact and urgency the triage reports) is not 'matched', so build_plan ignores its history and "
-    "count_matches counts the three losers instead",
-)
 def test_the_winning_signature_lends_its_history_even_when_ranked_below_third(conn: psycopg.Connection) -> None:
     # The three closest signatures have been matched 20 times each (track record 1/22); the next two never.
     worn = {"match_count": 20}

@@ -344,14 +344,6 @@ def test_the_same_alert_on_other_instances_is_judged_alike(
     assert judged == [judged[0]] * len(instances)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a signature's track record only falls with use: every triage adds 1 to match_count of the matched "
-    "signatures (triage.store.count_matches), while nothing ever adds to resolution_success_count (no code path "
-    "writes it), so after three incidents matched to SIG-DB whose plans were accepted, executed and resolved, "
-    "its track record is 1/5, below the 1/2 of a never-matched signature: the reverse of 'a pattern that keeps "
-    "being right counts more than a lucky nearest neighbour' (triage/service.py)",
-)
 def test_a_signature_that_keeps_being_right_does_not_lose_weight(
     conn: psycopg.Connection, embedder: LocalMiniLMEmbedder
 ) -> None:

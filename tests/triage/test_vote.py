@@ -48,8 +48,8 @@ def _signature(
     error_class: str,
     score: float,
     *,
-    successes: int = 0,
-    matches: int = 0,
+    confirmed: int = 0,
+    judged: int = 0,
     group: str | None = None,
     impact: str | None = None,
     urgency: str | None = None,
@@ -64,8 +64,9 @@ def _signature(
         urgency=urgency,
         resolution_refs=[],
         incident_count=5,
-        resolution_success_count=successes,
-        match_count=matches,
+        resolution_success_count=0,
+        confirmed_count=confirmed,
+        match_count=judged,
         provenance=_provenance(score),
     )
 
@@ -119,8 +120,9 @@ def _classify(result: SearchResult, *, severity: str | None = "medium", calibrat
     return classify(_alert(severity), result, calibration)
 
 
-def _weight(score: float, successes: int, matches: int) -> float:
-    return score * (successes + 1) / (matches + 2)
+def _weight(score: float, confirmed: int, judged: int) -> float:
+    """Retrieval strength times the judged track record: (confirmed + 1) / (judged + 2)."""
+    return score * (confirmed + 1) / (judged + 2)
 
 
 # --- the weight -----------------------------------------------------------------------------------------------------
@@ -130,7 +132,7 @@ def test_a_vote_weighs_retrieval_strength_times_track_record() -> None:
     triage = _classify(
         _result(
             [
-                _signature("SIG-A", "connection pool exhausted", "resource_exhaustion", 0.03, successes=3, matches=5),
+                _signature("SIG-A", "connection pool exhausted", "resource_exhaustion", 0.03, confirmed=3, judged=5),
                 _signature("SIG-B", "disk full", "capacity", 0.02),
             ]
         )
@@ -146,16 +148,14 @@ def test_a_vote_weighs_retrieval_strength_times_track_record() -> None:
 
 
 def test_a_good_track_record_outvotes_a_slightly_closer_bad_one() -> None:
-    closer = _signature("SIG-LUCKY", "replication lag", "performance", 0.032, successes=0, matches=8)
-    proven = _signature(
-        "SIG-PROVEN", "connection pool exhausted", "resource_exhaustion", 0.030, successes=9, matches=10
-    )
+    closer = _signature("SIG-LUCKY", "replication lag", "performance", 0.032, confirmed=0, judged=8)
+    proven = _signature("SIG-PROVEN", "connection pool exhausted", "resource_exhaustion", 0.030, confirmed=9, judged=10)
     assert closer.provenance.score > proven.provenance.score
     assert _weight(0.030, 9, 10) > _weight(0.032, 0, 8)
     triage = _classify(_result([closer, proven]))
     assert (triage.failure_type, triage.error_class) == ("connection pool exhausted", "resource_exhaustion")
     # Control: with equal track records the closer signature wins, so it is the record that decided above.
-    even = _signature("SIG-PROVEN", "connection pool exhausted", "resource_exhaustion", 0.030, successes=0, matches=8)
+    even = _signature("SIG-PROVEN", "connection pool exhausted", "resource_exhaustion", 0.030, confirmed=0, judged=8)
     assert _classify(_result([closer, even])).failure_type == "replication lag"
 
 
@@ -241,8 +241,8 @@ def _tied() -> list[SignatureHit]:
     return [
         _signature("SIG-X", "disk full", "capacity", 0.25, group="Ops", impact="3 - Low", urgency="3 - Low"),
         _signature("SIG-Y", "certificate expired", "certificate", 0.25, group="Security", impact="1 - High"),
-        _signature("SIG-Z", "certificate expired", "certificate", 0.125, successes=0, matches=2, group="Security"),
-        _signature("SIG-W", "disk full", "capacity", 0.125, successes=0, matches=2, group="Ops"),
+        _signature("SIG-Z", "certificate expired", "certificate", 0.125, confirmed=0, judged=2, group="Security"),
+        _signature("SIG-W", "disk full", "capacity", 0.125, confirmed=0, judged=2, group="Ops"),
     ]
 
 
@@ -251,7 +251,7 @@ def test_a_tie_is_broken_deterministically() -> None:
     by_group: dict[tuple[str, str], float] = {}
     for s in signatures:
         key = (s.failure_type, s.error_class)
-        by_group[key] = by_group.get(key, 0.0) + _weight(s.provenance.score, s.resolution_success_count, s.match_count)
+        by_group[key] = by_group.get(key, 0.0) + _weight(s.provenance.score, s.confirmed_count, s.match_count)
     assert len(set(by_group.values())) == 1, "the fixture must be an exact tie"
     first = _classify(_result(signatures))
     assert (first.failure_type, first.error_class) in by_group

@@ -54,7 +54,7 @@ def _preview(runtime: Runtime, body: bytes) -> list[Preview]:
     parsed = parse_payload(body)
     previews = []
     with runtime.pool.connection() as conn:
-        embedder = prepare_embedder(conn, runtime.settings)
+        embedder = prepare_embedder(conn, runtime.settings, runtime.embedder)
         for alert in parsed.alerts:
             if alert.status != "firing":
                 continue

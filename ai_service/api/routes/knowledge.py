@@ -46,7 +46,7 @@ def search_knowledge(
     max_risk: RiskLevel | None = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> SearchResult:
-    embedder = prepare_embedder(conn, runtime.settings)
+    embedder = prepare_embedder(conn, runtime.settings, runtime.embedder)
     options = SearchOptions(
         runbooks=limit,
         steps=limit,
@@ -104,7 +104,7 @@ def upload_runbooks(
 ) -> dict[str, Any]:
     folder = runtime.settings.data_dir / "uploads" / "runbooks"
     saved = _save(files, folder, set(SUPPORTED_SUFFIXES), "runbook")
-    embedder = prepare_embedder(conn, runtime.settings)
+    embedder = prepare_embedder(conn, runtime.settings, runtime.embedder)
     report = ingest_runbooks(conn, embedder, saved)
     if report.failed and len(report.failed) == len(report.files):
         raise InputError(
@@ -128,7 +128,7 @@ def upload_incidents(
 ) -> dict[str, Any]:
     folder = runtime.settings.data_dir / "uploads" / "incidents"
     saved = _save(files, folder, _INCIDENT_SUFFIXES, "ticket export")
-    embedder = prepare_embedder(conn, runtime.settings)
+    embedder = prepare_embedder(conn, runtime.settings, runtime.embedder)
     report = ingest_incidents(conn, embedder, saved)
     if report.errors and report.rows_read == len(report.errors):
         raise InputError("no ticket could be read: " + "; ".join(report.errors[:3]), hint="see docs/incident-import.md")

@@ -20,7 +20,7 @@ from prometheus_client.core import REGISTRY
 
 from ai_service.api import errors
 from ai_service.api.middleware import BodyLimit, RequestContext
-from ai_service.api.routes import admin, alerts, health, incidents, insight, knowledge
+from ai_service.api.routes import admin, alerts, feedback, health, incidents, insight, knowledge
 from ai_service.api.routes.health import RuntimeCollector
 from ai_service.service.runtime import Runtime
 
@@ -62,6 +62,7 @@ def create_app(runtime: Runtime, *, close_on_shutdown: bool = True) -> FastAPI:
     for router in (
         alerts.router,
         incidents.router,
+        feedback.router,
         knowledge.router,
         insight.router,
         admin.tokens,

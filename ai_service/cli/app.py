@@ -15,6 +15,7 @@ from ai_service.cli.console import report_error
 from ai_service.cli.db_commands import db_app
 from ai_service.cli.docs_commands import docs_app
 from ai_service.cli.eval_commands import eval_app
+from ai_service.cli.feedback_commands import drafts_app, feedback_app, metrics_app
 from ai_service.cli.kb_commands import ingest_app, kb_app
 from ai_service.cli.search_commands import search_cmd
 from ai_service.cli.service_commands import queue_app, serve_cmd, tokens_app, worker_cmd
@@ -43,6 +44,9 @@ app.command("serve")(serve_cmd)
 app.command("worker")(worker_cmd)
 app.add_typer(queue_app, name="queue")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(feedback_app, name="feedback")
+app.add_typer(metrics_app, name="metrics")
+app.add_typer(drafts_app, name="drafts")
 
 
 def run(argv: list[str] | None = None) -> int:

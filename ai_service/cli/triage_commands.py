@@ -181,7 +181,8 @@ def _triage_now(conn: psycopg.Connection, triager: Triager, item_id: int) -> Tri
         raise
 
 
-def _incident_id(value: str) -> uuid.UUID:
+def incident_id_of(value: str) -> uuid.UUID:
+    """An incident id given on the command line; InputError naming the list command otherwise."""
     try:
         return uuid.UUID(value)
     except ValueError as exc:
@@ -200,7 +201,7 @@ def resolve_cmd(
 
     Example: nocai resolve 3f0c... --action accept --user alice --role sre
     """
-    ident = _incident_id(incident_id)
+    ident = incident_id_of(incident_id)
     chosen = _action(action) if action else None
     with connect(autocommit=True) as conn:
         resolution = resolution_store.latest_resolution(conn, ident)
@@ -287,7 +288,7 @@ def show_cmd(incident_id: Annotated[str, typer.Argument(help="The incident's id.
 
     Example: nocai incidents show 3f0c2a4e-...
     """
-    ident = _incident_id(incident_id)
+    ident = incident_id_of(incident_id)
     with connect() as conn:
         incident = incidents_store.get_incident(conn, ident)
         if incident is None:

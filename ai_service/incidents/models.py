@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ai_service.feedback.models import FeedbackRecord
 from ai_service.policy.models import PolicyDecision
 from ai_service.resolution.models import ResolutionEvent, ResolutionPlan, StoredResolution
 from ai_service.retrieval.models import SearchResult
@@ -142,3 +143,4 @@ class IncidentDetail(IncidentSummary):
     resolutions: list[StoredResolution] = Field(default_factory=list)
     events: list[ResolutionEvent] = Field(default_factory=list, description="Who moved which resolution, when.")
     work: list[WorkItemSummary] = Field(default_factory=list, description="Its triage work items.")
+    feedback: list[FeedbackRecord] = Field(default_factory=list, description="What responders said, oldest first.")

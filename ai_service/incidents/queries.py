@@ -10,6 +10,7 @@ import psycopg
 from pydantic import ValidationError
 
 from ai_service.errors import ConflictError, InputError, NotFoundError
+from ai_service.feedback import store as feedback_store
 from ai_service.incidents import store
 from ai_service.incidents.models import Cursor, IncidentDetail, WorkItemSummary
 from ai_service.queue import store as queue_store
@@ -25,6 +26,7 @@ def incident_detail(conn: psycopg.Connection, incident_id: uuid.UUID) -> Inciden
     incident.chain = store.chain_of(conn, incident_id)
     incident.resolutions = resolution_store.resolutions_of(conn, incident_id)
     incident.events = resolution_store.events_of(conn, incident_id)
+    incident.feedback = feedback_store.feedback_of(conn, incident_id)
     incident.work = [
         WorkItemSummary.model_validate(item.model_dump())
         for item in queue_store.items(conn, statuses=("queued", "running", "done", "dead"), incident_id=incident_id)

@@ -12,15 +12,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
 
 from ai_service.api.deps import Admin, ConnectionDep, Reader, RuntimeDep
 from ai_service.api.errors import ERROR_RESPONSES
-from ai_service.errors import InputError
+from ai_service.errors import InputError, NotFoundError
+from ai_service.feedback import store as feedback_store
 from ai_service.knowledge import store
 from ai_service.knowledge.parsers import SUPPORTED_SUFFIXES
 from ai_service.knowledge.service import ingest_runbooks, prepare_embedder
 from ai_service.knowledge.signatures import ingest_incidents
-from ai_service.retrieval.models import SearchResult
+from ai_service.resolution.models import StepRecord
+from ai_service.retrieval import store as retrieval_store
+from ai_service.retrieval.models import SearchResult, SignatureRecord, StepHit
 from ai_service.retrieval.query_text import SearchQuery
 from ai_service.retrieval.service import SearchOptions, search
 from ai_service.retrieval.store import Filters
@@ -61,6 +66,58 @@ def search_knowledge(
     if kind == "signatures":
         return result.model_copy(update={"runbooks": [], "steps": []})
     return result
+
+
+class StepDetail(BaseModel):
+    step: StepHit
+    record: StepRecord | None = Field(description="What responders reported when they ran it.")
+
+
+class RunbookDetail(BaseModel):
+    runbook_id: str
+    title: str
+    source_path: str
+    service: str | None
+    component: str | None
+    steps: list[StepDetail]
+
+
+@router.get("/runbooks/{runbook_id}", response_model=RunbookDetail, summary="A runbook, its steps and their records")
+def get_runbook(
+    runbook_id: Annotated[str, PathParam(max_length=300)], conn: ConnectionDep, _caller: Reader
+) -> RunbookDetail:
+    found = retrieval_store.runbooks_by_id(conn, [runbook_id]).get(runbook_id)
+    if found is None:
+        raise NotFoundError(f"no runbook {runbook_id}", hint="search the knowledge base to find its id")
+    steps = retrieval_store.steps_of_runbooks(conn, [runbook_id])
+    records = feedback_store.step_records(conn, [s.step_id for s in steps])
+    return RunbookDetail(**asdict(found), steps=[StepDetail(step=s, record=records.get(s.step_id)) for s in steps])
+
+
+@router.get("/steps/{step_id}", response_model=StepDetail, summary="A runbook step and its record")
+def get_step(step_id: Annotated[str, PathParam(max_length=300)], conn: ConnectionDep, _caller: Reader) -> StepDetail:
+    found = retrieval_store.steps_by_id(conn, [step_id])
+    if not found:
+        raise NotFoundError(f"no step {step_id}", hint="search the knowledge base to find its id")
+    return StepDetail(step=found[0], record=feedback_store.step_records(conn, [step_id]).get(step_id))
+
+
+class SignatureDetail(SignatureRecord):
+    track_record: float = Field(description="(confirmed + 1) / (judged + 2): its weight in votes.")
+
+
+@router.get(
+    "/signatures/{signature_id}", response_model=SignatureDetail, summary="An incident signature and its record"
+)
+def get_signature(
+    signature_id: Annotated[str, PathParam(max_length=300)], conn: ConnectionDep, _caller: Reader
+) -> SignatureDetail:
+    found = retrieval_store.signatures_by_id(conn, [signature_id]).get(signature_id)
+    if found is None:
+        raise NotFoundError(f"no signature {signature_id}", hint="search the knowledge base to find its id")
+    return SignatureDetail(
+        **found.model_dump(), track_record=round((found.confirmed_count + 1) / (found.match_count + 2), 4)
+    )
 
 
 @router.get("/stats", response_model=store.KnowledgeStats, summary="What the knowledge base holds")

@@ -19,10 +19,11 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client.core import REGISTRY
 
 from ai_service.api import errors
-from ai_service.api.middleware import BodyLimit, RequestContext
+from ai_service.api.middleware import AuthGate, BodyLimit, RequestContext
 from ai_service.api.routes import admin, alerts, feedback, health, incidents, insight, knowledge
 from ai_service.api.routes.health import RuntimeCollector
 from ai_service.service.runtime import Runtime
+from ai_service.web import console
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,10 @@ def create_app(runtime: Runtime, *, close_on_shutdown: bool = True) -> FastAPI:
         admin.tokens,
         admin.queue,
         health.router,
+        console.router,
     ):
         app.include_router(router)
+    app.add_middleware(AuthGate)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(RequestContext)
     return app

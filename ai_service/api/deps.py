@@ -7,11 +7,12 @@ work to the thread pool themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated
 
 import psycopg
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ai_service.auth.models import Permission, Principal
 from ai_service.auth.service import authenticate
@@ -46,27 +47,54 @@ def get_connection(runtime: RuntimeDep) -> Iterator[psycopg.Connection]:
 ConnectionDep = Annotated[psycopg.Connection, Depends(get_connection)]
 
 
-def identify(request: Request, runtime: Runtime) -> Principal:
-    """The caller of ``request``: its bearer token's principal (or the open local mode's)."""
+_BEARER = HTTPBearer(auto_error=False, description="An API token: `nocai tokens create --role ROLE`.")
+
+
+def identify_header(runtime: Runtime, authorization: str | None) -> Principal:
+    """The caller with this ``Authorization`` header: its bearer token's principal (or the open local mode's)."""
     if runtime.settings.open_access:
         return OPEN_PRINCIPAL
     with runtime.pool.connection() as conn:
-        return authenticate(conn, request.headers.get("authorization"))
+        return authenticate(conn, authorization)
 
 
-def require(permission: Permission) -> Callable[..., Principal]:
-    """A dependency that admits only callers whose role grants ``permission`` (401 / 403 otherwise)."""
+def identify(request: Request, runtime: Runtime) -> Principal:
+    """The caller of ``request`` (the auth gate may have identified it already)."""
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):
+        return known
+    return identify_header(runtime, request.headers.get("authorization"))
 
-    def check(request: Request, runtime: RuntimeDep) -> Principal:
-        principal = identify(request, runtime)
-        if not principal.may(permission):
-            raise PermissionDeniedError(
-                f"the token {principal.name!r} has role {principal.role}, which may not do this",
-                hint=f"use a token with role {_ROLE_FOR[permission]} (`nocai tokens create --role ...`)",
-            )
-        return principal
 
-    return check
+def admit(principal: Principal, permission: Permission) -> Principal:
+    """``principal`` when its role grants ``permission``; PermissionDeniedError (403) otherwise."""
+    if not principal.may(permission):
+        raise PermissionDeniedError(
+            f"the token {principal.name!r} has role {principal.role}, which may not do this",
+            hint=f"use a token with role {_ROLE_FOR[permission]} (`nocai tokens create --role ...`)",
+        )
+    return principal
+
+
+class Gate:
+    """A dependency that admits only callers whose role grants ``permission`` (401 / 403 otherwise). Its
+    ``permission`` is also read by the auth gate middleware, which refuses before a body is read."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    def __call__(
+        self,
+        request: Request,
+        runtime: RuntimeDep,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+    ) -> Principal:
+        return admit(identify(request, runtime), self.permission)
+
+
+def require(permission: Permission) -> Gate:
+    """The dependency for routes that need ``permission``."""
+    return Gate(permission)
 
 
 Reader = Annotated[Principal, Depends(require("read"))]

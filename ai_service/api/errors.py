@@ -51,6 +51,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _field(loc: tuple[Any, ...]) -> str:
+    if len(loc) == 2 and loc[0] == "body" and isinstance(loc[1], int):
+        return "body"  # a JSON decode error: pydantic puts the character position where a field would be
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "request"
 
@@ -77,15 +79,30 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        codes = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         fixes = {
+            400: "send the body as UTF-8 encoded JSON, nested at most a few dozen levels (see /docs)",
             404: "see /docs for the routes (everything lives under /api/v1)",
             405: "see /docs for the methods this route takes",
             413: "send fewer alerts per request, or raise NOCAI_MAX_BODY_BYTES",
         }
         message = exc.detail if isinstance(exc.detail, str) else "the request was refused"
         return error_response(
-            exc.status_code, codes.get(exc.status_code, f"http_{exc.status_code}"), message, fixes.get(exc.status_code)
+            exc.status_code,
+            codes.get(exc.status_code, f"http_{exc.status_code}"),
+            message,
+            fixes.get(exc.status_code),
+            dict(exc.headers) if exc.headers else None,
+        )
+
+    @app.exception_handler(psycopg.DataError)
+    async def unstorable_value(_request: Request, exc: psycopg.DataError) -> JSONResponse:
+        first_line, *_ = str(exc).splitlines() or ["invalid value"]
+        return error_response(
+            422,
+            "invalid_request",
+            f"a value of the request cannot be used: {first_line}",
+            "remove NUL characters from text and keep numbers within 64 bits",
         )
 
     @app.exception_handler(psycopg.OperationalError)

@@ -60,7 +60,9 @@ class Retried(BaseModel):
 
 
 class RetryRequest(BaseModel):
-    work_item_ids: list[int] | None = Field(default=None, description="These dead items; all of them when null.")
+    work_item_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
+        default=None, max_length=10_000, description="These dead items; all of them when null."
+    )
 
 
 @queue.post("/retry", response_model=Retried, summary="Queue dead items again with fresh attempts")

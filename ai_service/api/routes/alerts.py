@@ -15,11 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from ai_service import metrics
 from ai_service.alerts.adapters import canonical_format, parse_payload
 from ai_service.alerts.models import AlertSource, ParsedPayload
-from ai_service.api.deps import RuntimeDep, identify
+from ai_service.api.deps import RuntimeDep, require
 from ai_service.api.errors import ERROR_RESPONSES, ErrorBody
 from ai_service.auth.models import Principal
 from ai_service.auth.service import verify_grafana, verify_pagerduty
-from ai_service.errors import NocaiError, PermissionDeniedError
+from ai_service.errors import NocaiError
 from ai_service.incidents.intake import IntakeReport, record_payload
 from ai_service.service.runtime import Runtime
 
@@ -41,17 +41,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _ingester(request: Request, runtime: RuntimeDep) -> Principal:
-    principal = identify(request, runtime)
-    if not principal.may("ingest"):
-        raise PermissionDeniedError(
-            f"the token {principal.name!r} has role {principal.role}, which may not send alerts",
-            hint="give the sender a token with role ingest (`nocai tokens create --role ingest`)",
-        )
-    return principal
-
-
-Ingester = Annotated[Principal, Depends(_ingester)]
+Ingester = Annotated[Principal, Depends(require("ingest"))]
 
 
 def _verify_signature(runtime: Runtime, fmt: AlertSource, body: bytes, request: Request) -> None:

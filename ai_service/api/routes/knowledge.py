@@ -165,11 +165,14 @@ def upload_runbooks(
     report = ingest_runbooks(conn, embedder, saved)
     if report.failed and len(report.failed) == len(report.files):
         raise InputError(
-            "no runbook could be read: " + "; ".join(f.error or f.path for f in report.failed[:3]),
+            "no runbook could be read: " + "; ".join(_relative(f.error or f.path, folder) for f in report.failed[:3]),
             hint="see docs/runbook-format.md",
         )
     return {
-        "files": [asdict(f) | {"path": Path(f.path).name} for f in report.files],
+        "files": [
+            asdict(f) | {"path": Path(f.path).name, "error": _relative(f.error, folder) if f.error else None}
+            for f in report.files
+        ],
         "texts_embedded": report.texts_embedded,
         "embeddings_reused": report.embeddings_reused,
         "seconds": round(report.seconds, 3),
@@ -187,6 +190,15 @@ def upload_incidents(
     saved = _save(files, folder, _INCIDENT_SUFFIXES, "ticket export")
     embedder = prepare_embedder(conn, runtime.settings, runtime.embedder)
     report = ingest_incidents(conn, embedder, saved)
-    if report.errors and report.rows_read == len(report.errors):
-        raise InputError("no ticket could be read: " + "; ".join(report.errors[:3]), hint="see docs/incident-import.md")
-    return asdict(report)
+    if report.errors and report.new + report.updated + report.unchanged == 0:
+        errors = [_relative(error, folder) for error in report.errors[:3]]
+        raise InputError("no ticket could be read: " + "; ".join(errors), hint="see docs/incident-import.md")
+    result = asdict(report)
+    result["errors"] = [_relative(error, folder) for error in report.errors]
+    result["warnings"] = [_relative(warning, folder) for warning in report.warnings]
+    return result
+
+
+def _relative(message: str, folder: Path) -> str:
+    """A message without the server's upload folder (the caller knows its file by name)."""
+    return message.replace(f"{folder}/", "").replace(str(folder), "")

@@ -17,7 +17,7 @@ one place, by reading the class attributes below; nothing else inspects exceptio
     ├── DatabaseError               exit 5, HTTP 503   the database is unreachable or not as expected
     │   ├── DatabaseUnavailableError                   cannot connect / embedded server will not start
     │   ├── ExtensionError                             pgvector missing or older than required
-    │   ├── SchemaNotReadyError                        a table the operation needs is missing
+    │   ├── SchemaNotReadyError     exit 2             not initialised or not migrated yet (run `nocai db init`)
     │   ├── EmbeddingModelMismatchError                stored vectors come from another model/dimension
     │   └── MigrationError                             a migration cannot be applied or is refused
     │       ├── MigrationChecksumError                 an applied file was edited afterwards
@@ -128,7 +128,10 @@ class ExtensionError(DatabaseError):
 
 
 class SchemaNotReadyError(DatabaseError):
+    """The database is not initialised, or not migrated to this version: the user runs a command to fix it."""
+
     code = "schema_not_ready"
+    exit_code = 2
 
 
 class EmbeddingModelMismatchError(DatabaseError):

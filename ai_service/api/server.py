@@ -9,6 +9,7 @@ pool, and releases the embedded PostgreSQL it started (stopped when no other noc
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 
 import uvicorn
@@ -30,7 +31,12 @@ OPEN_ACCESS_BANNER = (
 def serve(settings: Settings) -> None:
     """Run the service until it is stopped. Raises a NocaiError when it cannot start."""
     logs.configure(settings.log_level, settings.log_format)
-    runtime = Runtime.start(settings)
+    listener = _bind(settings)  # before anything starts: a port in use stops the start with its fix
+    try:
+        runtime = Runtime.start(settings)
+    except BaseException:
+        listener.close()
+        raise
     if settings.open_access:
         sys.stderr.write(OPEN_ACCESS_BANNER.format(host=settings.host))
     config = uvicorn.Config(
@@ -50,11 +56,25 @@ def serve(settings: Settings) -> None:
         extra={"host": settings.host, "port": settings.port, "workers": settings.workers},
     )
     try:
-        server.run()
+        server.run(sockets=[listener])
     finally:
         runtime.close()
-    if not server.started:
+        listener.close()
+
+
+def _bind(settings: Settings) -> socket.socket:
+    """The listening socket, bound now (uvicorn would only exit when it finds the port taken)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((settings.host, settings.port))
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
         raise ConfigurationError(
-            f"could not listen on {settings.host}:{settings.port}",
+            f"could not listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
             hint="set NOCAI_PORT to a free port (or NOCAI_HOST to an address of this machine), or stop what uses it",
-        )
+        ) from None
+    listener.set_inheritable(True)
+    return listener

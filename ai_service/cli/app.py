@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import psycopg
 import typer
 
 from ai_service.cli.console import report_error
@@ -20,7 +21,7 @@ from ai_service.cli.kb_commands import ingest_app, kb_app
 from ai_service.cli.search_commands import search_cmd
 from ai_service.cli.service_commands import queue_app, serve_cmd, tokens_app, worker_cmd
 from ai_service.cli.triage_commands import incidents_app, resolve_cmd, triage_cmd
-from ai_service.errors import NocaiError
+from ai_service.errors import NocaiError, SchemaNotReadyError
 
 app = typer.Typer(
     name="nocai",
@@ -59,6 +60,15 @@ def run(argv: list[str] | None = None) -> int:
             return result
     except NocaiError as exc:
         return report_error(exc)
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedFunction) as exc:
+        # A command that does not check first met a database older than this nocai.
+        first_line, *_ = str(exc).splitlines() or ["a table is missing"]
+        return report_error(
+            SchemaNotReadyError(
+                f"the database is not initialised or not up to date ({first_line})",
+                hint="run `nocai db init` on a new database, or `nocai db migrate` after an upgrade",
+            )
+        )
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:

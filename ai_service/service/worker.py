@@ -7,6 +7,9 @@ pass also returns items whose lease expired (their worker died) to the queue. A 
 queue with an exponential delay, and after ``work_max_attempts`` is set aside as ``dead`` with its error
 (``nocai queue status`` shows it, ``nocai queue retry`` re-queues it).
 
+While a worker triages an item, a heartbeat renews its lease every third of ``work_lease_seconds``, so only
+a worker that died (or hangs without its process) loses its item to another.
+
 Stopping (SIGTERM, SIGINT, ``stop()``): workers take no new item; each in-flight triage may finish within
 ``shutdown_grace_seconds``; an item still running after that is released, untouched, for the next worker.
 
@@ -139,6 +142,7 @@ class WorkerPool:
             for i in range(self.count)
         ]
         self._threads.append(threading.Thread(target=self._listen, name="nocai-listener", daemon=True))
+        self._threads.append(threading.Thread(target=self._heartbeat, name="nocai-heartbeat", daemon=True))
         for thread in self._threads:
             thread.start()
         logger.info("%d triage worker(s) started", self.count)
@@ -195,6 +199,28 @@ class WorkerPool:
             with self._wake:
                 if not self._stop.is_set():
                     self._wake.wait(timeout=settings.work_poll_seconds)
+
+    def _heartbeat(self) -> None:
+        """Renew the leases of the items this process is working on, every third of a lease: a triage slower than
+        the lease (a slow LLM) keeps its item. Only a worker that stopped renewing loses it."""
+        period = self.triager.settings.work_lease_seconds / 3
+        while not self._stop.wait(period):
+            with self._lock:
+                working = list(self._in_flight.values())
+            if not working:
+                continue
+            try:
+                with self.pool.connection() as conn:
+                    for item in working:
+                        assert item.lease_token is not None
+                        queue_store.extend(
+                            conn,
+                            item_id=item.id,
+                            lease_token=item.lease_token,
+                            lease_seconds=self.triager.settings.work_lease_seconds,
+                        )
+            except Exception:
+                logger.warning("could not renew the work items' leases; retrying", exc_info=True)
 
     def _listen(self) -> None:
         """Wake the workers on every NOTIFY of the queue channel (on a connection of its own, outside the pool)."""

@@ -18,7 +18,7 @@
 -- nocai:includes 010_signature_fillfactor.sql sha256=1198a1178e5166710ef474c6540fa310b9272a2cb7a815a1062fe73b12b8f0de
 -- nocai:includes 011_vector_distance_cost.sql sha256=a7c081cb039331c4b3222291aab22b285dba2d61c6a1841aa28b30e3c266b01a
 -- nocai:includes 012_service.sql sha256=0a4e1e535858ea1d8b5e5b4eaf68420385a063df7aea548bfad9db3a500ca092
--- nocai:includes 013_feedback.sql sha256=123dba1c702038939c758abce3bec842031ea805c72233b9c7cba336a2316b1f
+-- nocai:includes 013_feedback.sql sha256=4a6bc65b30d0484e8da8dbf07053264003a766c5a2b5aa1d5f6c11ac4d71fcef
 
 -- ================================================================================================
 -- 001_base_documents_chunks.sql
@@ -909,8 +909,9 @@ CREATE INDEX IF NOT EXISTS incidents_service_idx ON incidents (service) WHERE se
 --   confirmed_count those confirmed, resolution_success_count the confirmed fixes. The counts every past
 --   triage added to match_count were no judgement of anyone's, so they start again from zero.
 -- step_records: per step, what responders said happened when they ran it.
--- runbook_choices: for an alert pattern (its alertname, or its normalised title), the runbook a responder named
---   as the right one, and the ones they said were wrong.
+-- runbook_choices: for an alert pattern (its alertname, or its normalised title), how many incidents'
+--   responders named a runbook right or wrong for it.
+-- incidents.pattern: the pattern of the alert that opened the incident, so that feedback and triage agree on it.
 -- runbook_drafts: the steps a responder took on an incident nothing matched, waiting for an admin to publish.
 -- incidents.resolved_by: how an incident ended ('alert': its resolved notification; a user's name: closed by
 --   hand), so that MTTR uses only real ends.
@@ -955,12 +956,12 @@ CREATE TABLE IF NOT EXISTS step_records (
 CREATE TABLE IF NOT EXISTS runbook_choices (
     pattern     text NOT NULL,
     runbook_id  text NOT NULL,
-    choice      text NOT NULL,
-    votes       integer NOT NULL DEFAULT 1,
+    right_votes integer NOT NULL DEFAULT 0,
+    wrong_votes integer NOT NULL DEFAULT 0,
     last_by     text,
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (pattern, runbook_id),
-    CONSTRAINT runbook_choices_choice_check CHECK (choice IN ('right', 'wrong'))
+    CONSTRAINT runbook_choices_votes_check CHECK (right_votes >= 0 AND wrong_votes >= 0)
 );
 
 CREATE TABLE IF NOT EXISTS runbook_drafts (
@@ -979,6 +980,8 @@ CREATE TABLE IF NOT EXISTS runbook_drafts (
 );
 
 ALTER TABLE incidents ADD COLUMN IF NOT EXISTS resolved_by text;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS pattern text;
+CREATE INDEX IF NOT EXISTS incidents_pattern_idx ON incidents (pattern) WHERE pattern IS NOT NULL;
 
 -- MTTR from real ends only: a resolved notification or a human closing the incident.
 CREATE OR REPLACE VIEW incident_metrics AS

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -76,3 +77,15 @@ def alert_fingerprint(alert: NormalizedAlert) -> str:
             return _digest(["pagerduty", key])
         return _digest(["pagerduty-incident", alert.alert_id])
     return _digest(["generic", alert.origin or "", alert.alert_id])
+
+
+def alert_pattern(alert: NormalizedAlert) -> str:
+    """The pattern an alert belongs to: the rule that fired (its ``alertname``), else its title in lower case
+    without the words that carry digits (hosts, ids, values). Alerts that differ only in instance, pod, host or
+    value share it; what responders teach about one (``ai_service.feedback``) applies to all of them."""
+    name = (alert.labels.get("alertname") or "").strip()
+    if name:
+        return " ".join(name.lower().split())[:200]
+    words = re.findall(r"[^\W\d_]+(?:['-][^\W\d_]+)*|\S+", alert.title.lower())
+    kept = [w for w in words if not any(ch.isdigit() for ch in w) and any(ch.isalpha() for ch in w)]
+    return " ".join(kept)[:200] or " ".join(alert.title.lower().split())[:200]

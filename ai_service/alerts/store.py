@@ -11,6 +11,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from ai_service.alerts.fingerprint import alert_pattern
 from ai_service.alerts.models import NormalizedAlert
 from db.queries import scalar
 
@@ -31,9 +32,10 @@ def open_or_repeat(conn: psycopg.Connection, *, alert: NormalizedAlert) -> OpenR
     with conn.cursor(row_factory=class_row(OpenResult)) as cur:
         opened = cur.execute(
             "INSERT INTO incidents (alert_id, source, raw_alert, last_raw_alert, fingerprint, status, title, severity,"
-            " service, environment, alert_received_at, first_seen_at, last_seen_at)"
+            " service, environment, alert_received_at, first_seen_at, last_seen_at, pattern)"
             " VALUES (%(alert_id)s, %(source)s, %(raw)s, %(raw)s, %(fingerprint)s, 'open', %(title)s, %(severity)s,"
-            " %(service)s, %(environment)s, %(received)s, coalesce(%(starts)s, %(received)s), %(received)s)"
+            " %(service)s, %(environment)s, %(received)s, coalesce(%(starts)s, %(received)s), %(received)s,"
+            " %(pattern)s)"
             " ON CONFLICT (fingerprint) WHERE status = 'open' AND fingerprint IS NOT NULL DO UPDATE SET"
             " occurrence_count = incidents.occurrence_count + 1,"
             " last_seen_at = greatest(incidents.last_seen_at, EXCLUDED.last_seen_at),"
@@ -50,6 +52,7 @@ def open_or_repeat(conn: psycopg.Connection, *, alert: NormalizedAlert) -> OpenR
                 "environment": alert.environment,
                 "received": alert.received_at,
                 "starts": alert.starts_at,
+                "pattern": alert_pattern(alert),
             },
         ).fetchone()
     assert opened is not None  # INSERT ... ON CONFLICT DO UPDATE ... RETURNING always returns the row

@@ -1,4 +1,5 @@
-"""`nocai eval retrieval` and `nocai eval triage`: the figures of the README, measured on labelled data."""
+"""`nocai eval retrieval`, `nocai eval triage` and `nocai eval feedback`: the figures of the README, measured on
+labelled data."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from rich.table import Table
 from ai_service.cli.console import console
 from ai_service.cli.progress import progress_bar
 from ai_service.config import get_settings
+from ai_service.evaluation import feedback as feedback_evaluation
 from ai_service.evaluation import retrieval as retrieval_evaluation
 from ai_service.evaluation import triage as triage_evaluation
 from ai_service.knowledge.embeddings import Embedder, create_embedder
@@ -162,3 +164,42 @@ def eval_triage_cmd(
             f"{row['accuracy']:.2f}",
         )
     console.print(table)
+
+
+@eval_app.command("feedback")
+def eval_feedback_cmd(runbooks: RunbooksOption, alerts: AlertsOption, as_json: JsonOption = False) -> None:
+    """Replay the alerts in a fixed order without and with a responder's feedback after each; compare the
+    first step's runbook accuracy on the second half of the stream (where the repeats are).
+
+    Example: nocai eval feedback --runbooks eval/feedback_runbooks --alerts eval/feedback_stream.jsonl
+    """
+    policy = policy_from_settings(get_settings())
+    with scratch_knowledge_base(runbooks, show_progress=not as_json) as (conn, embedder):
+        result = feedback_evaluation.evaluate(conn, embedder, runbooks, alerts, policy=policy)
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), indent=2, default=str))
+        return
+    table = Table(
+        title=f"first-step runbook accuracy over {result.alerts_total} alerts; second half: {result.second_half} "
+        f"alerts, {result.repeats_in_second_half} of them repeating an alertname of the first half"
+    )
+    columns = ("pass", "whole stream", "second half", "all repeats", "taught choice used", "no-match (second half)")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, figures in (("without feedback", result.without_feedback), ("with feedback", result.with_feedback)):
+        table.add_row(
+            name,
+            f"{figures.accuracy:.3f} ({figures.correct}/{result.alerts_total})",
+            f"{figures.second_half_accuracy:.3f} ({figures.second_half_correct}/{result.second_half})",
+            f"{figures.repeats_accuracy:.3f} ({figures.repeats_correct}/{result.repeats_total})",
+            str(figures.taught_used),
+            str(figures.second_half_no_match),
+        )
+    console.print(table)
+    console.print(f"order: {result.order}")
+    console.print(
+        f"no loss without it: without feedback {result.without_feedback.accuracy:.3f} "
+        f"({result.without_feedback.correct}/{result.alerts_total}) · `nocai eval triage` top-1 "
+        f"{result.plain_triage_top1:.3f} ({result.plain_triage_correct}/{result.alerts_total}) · "
+        + ("equal" if result.no_loss else f"DIFFERENT on {', '.join(result.plain_triage_disagreements)}")
+    )

@@ -84,14 +84,19 @@ class FeedbackRecord(BaseModel):
 
 
 class RunbookChoice(BaseModel):
-    """A runbook responders named right or wrong for an alert pattern."""
+    """How many incidents' responders named a runbook right or wrong for an alert pattern."""
 
     pattern: str
     runbook_id: str
-    choice: Literal["right", "wrong"]
-    votes: int
+    right_votes: int
+    wrong_votes: int
     last_by: str | None
     updated_at: datetime
+
+    @property
+    def net(self) -> int:
+        """Right votes minus wrong ones: above zero it is the runbook for the pattern; below, it is left out."""
+        return self.right_votes - self.wrong_votes
 
 
 class RunbookDraft(BaseModel):
@@ -134,6 +139,7 @@ class IncidentFacts(BaseModel):
 
     id: uuid.UUID
     title: str | None
+    pattern: str | None
     status: str
     service: str | None
     first_seen_at: datetime

@@ -5,8 +5,10 @@ triage reads.
   signatures that carried its vote: confirmed or refuted. Their weight in later votes is their judged track
   record, ``(confirmed + 1) / (judged + 2)``: it rises with confirmations and falls with refutations. Once per
   incident, however many responders say so.
-* **A runbook named** right or wrong for the alert's pattern (its alertname, or its normalised title) is kept: the
-  next alert of that pattern gets the right runbook's plan, and never the wrong one's.
+* **A runbook named** right or wrong for the alert's pattern (its alertname, or its title without hosts and
+  values) is a vote, one per incident: a runbook with more right votes than wrong ones becomes the pattern's
+  (the next alert of that pattern gets its plan), one with more wrong votes is left out. Two causes behind one
+  alertname cancel out rather than exclude each other.
 * **A step's outcome** (fixed it, did nothing, made it worse, skipped) goes into the step's record, which orders
   later plans within a phase and is shown with the step ("fixed it 7 of 9 times").
 * **The first "fixed it"** on an incident counts one confirmed fix for the signatures whose history the plan used,
@@ -29,6 +31,7 @@ from typing import Any
 import psycopg
 import yaml
 
+from ai_service.alerts.fingerprint import alert_pattern
 from ai_service.alerts.models import NormalizedAlert
 from ai_service.errors import ConflictError, InputError, NotFoundError
 from ai_service.feedback import store
@@ -45,17 +48,8 @@ from ai_service.knowledge.embeddings import Embedder
 from ai_service.knowledge.incidents import IncidentRecord
 from ai_service.knowledge.service import ingest_runbooks
 from ai_service.knowledge.signatures import IncidentIngestReport, ingest_records
-from ai_service.textnorm import normalize_text
 
 _JUDGED = ("confirm", "correct")
-
-
-def pattern_of(alert: NormalizedAlert | None, title: str | None = None) -> str:
-    """The pattern an alert belongs to for what feedback teaches: the rule that fired (its alertname), else its
-    normalised title. Alerts that differ only in instance, pod or value share it."""
-    name = alert.labels.get("alertname") if alert is not None else None
-    text = name or normalize_text(alert.title if alert is not None else title or "") or (title or "")
-    return " ".join(text.lower().split())[:200]
 
 
 def _facts(conn: psycopg.Connection, incident_id: uuid.UUID) -> IncidentFacts:
@@ -71,6 +65,16 @@ def _facts(conn: psycopg.Connection, incident_id: uuid.UUID) -> IncidentFacts:
 
 def _alert(facts: IncidentFacts) -> NormalizedAlert | None:
     return NormalizedAlert.model_validate(facts.alert) if facts.alert else None
+
+
+def _pattern(facts: IncidentFacts) -> str:
+    """The pattern recorded with the incident (the one triage reads), else the one of its queued alert."""
+    if facts.pattern:
+        return facts.pattern
+    alert = _alert(facts)
+    if alert is not None:
+        return alert_pattern(alert)
+    return " ".join((facts.title or "").lower().split())[:200]
 
 
 def _winners(triage: dict[str, Any], failure_type: Any, error_class: Any) -> list[str]:
@@ -108,11 +112,22 @@ def give_triage_feedback(
         now.update({k: v for k, v in feedback.model_dump(exclude={"verdict", "notes"}).items() if v is not None})
     if feedback.verdict == "wrong_runbook":
         now["runbook_id"] = feedback.runbook_id
+    if (
+        feedback.verdict == "wrong_runbook"
+        and feedback.runbook_id is not None
+        and feedback.runbook_id == chosen_runbook
+    ):
+        raise InputError(
+            f"{feedback.runbook_id} is the runbook the triage chose: it cannot be both wrong and the right one",
+            hint="name the runbook that would have been right, or leave runbook_id out",
+        )
     diff = {key: {"proposed": proposed[key], "now": now[key]} for key in proposed if proposed[key] != now[key]}
-    pattern = pattern_of(_alert(facts), facts.title)
+    pattern = _pattern(facts)
     changes: list[str] = []
     with conn.transaction():
-        already_judged = store.has_feedback(conn, incident_id, feedback_type="triage", kinds=_JUDGED)
+        already_judged = store.has_feedback(
+            conn, incident_id, feedback_type="triage", kinds=(*_JUDGED, "wrong_runbook")
+        )
         feedback_id = store.insert_feedback(
             conn,
             incident_id=incident_id,
@@ -138,18 +153,34 @@ def give_triage_feedback(
                 agreeing = _winners(triage, now["failure_type"], now["error_class"])
                 if store.judge_signatures(conn, agreeing, confirmed=True):
                     changes.append(f"confirmed the match of {', '.join(agreeing)}")
-        if feedback.verdict == "confirm" and chosen_runbook:
-            store.choose_runbook(conn, pattern=pattern, runbook_id=chosen_runbook, choice="right", user=user)
-            changes.append(f"{chosen_runbook} is the runbook for '{pattern}'")
-        if now["runbook_id"] and now["runbook_id"] != chosen_runbook:
-            store.choose_runbook(conn, pattern=pattern, runbook_id=now["runbook_id"], choice="right", user=user)
-            changes.append(f"{now['runbook_id']} is the runbook for '{pattern}' from now on")
-        if chosen_runbook and (feedback.verdict == "wrong_runbook" or now["runbook_id"] != chosen_runbook):
-            store.choose_runbook(conn, pattern=pattern, runbook_id=chosen_runbook, choice="wrong", user=user)
-            changes.append(f"{chosen_runbook} will not be proposed for '{pattern}' again")
-    if already_judged and feedback.verdict in _JUDGED:
-        changes.append("this incident's triage was already judged: the signatures' records were not counted again")
+        if not already_judged:
+            changes += _vote_runbooks(conn, feedback, pattern, chosen_runbook, now["runbook_id"], user)
+    if already_judged:
+        changes.append("this incident's triage was already judged: nothing was counted again")
     return Learned(feedback_id=feedback_id, changes=changes)
+
+
+def _vote_runbooks(
+    conn: psycopg.Connection,
+    feedback: TriageFeedback,
+    pattern: str,
+    chosen: str | None,
+    right: str | None,
+    user: str,
+) -> list[str]:
+    """One incident's votes on which runbook is right for its pattern (a runbook is the pattern's once it has
+    more right votes than wrong ones, and is left out once it has more wrong ones)."""
+    changes = []
+    if feedback.verdict == "confirm" and chosen:
+        store.choose_runbook(conn, pattern=pattern, runbook_id=chosen, right=True, user=user)
+        changes.append(f"one more vote for {chosen} as the runbook of '{pattern}'")
+    if right and right != chosen:
+        store.choose_runbook(conn, pattern=pattern, runbook_id=right, right=True, user=user)
+        changes.append(f"one vote for {right} as the runbook of '{pattern}'")
+    if chosen and (feedback.verdict == "wrong_runbook" or right != chosen):
+        store.choose_runbook(conn, pattern=pattern, runbook_id=chosen, right=False, user=user)
+        changes.append(f"one vote against {chosen} for '{pattern}'")
+    return changes
 
 
 def give_plan_feedback(

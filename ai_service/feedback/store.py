@@ -84,6 +84,16 @@ def has_feedback(
     return found
 
 
+def learned_rows(conn: psycopg.Connection) -> int:
+    """How many rows of feedback and of what it teaches (runbook choices, step records) the database holds."""
+    count: int = scalar(
+        conn,
+        "SELECT (SELECT count(*) FROM feedback) + (SELECT count(*) FROM runbook_choices)"
+        " + (SELECT count(*) FROM step_records)",
+    )
+    return count
+
+
 # --- signatures' track records -------------------------------------------------------------------------------
 
 
@@ -144,25 +154,23 @@ def step_records(conn: psycopg.Connection, step_ids: Sequence[str]) -> dict[str,
 # --- runbook choices per alert pattern ---------------------------------------------------------------------
 
 
-def choose_runbook(conn: psycopg.Connection, *, pattern: str, runbook_id: str, choice: str, user: str) -> None:
-    """Record that a responder named ``runbook_id`` right or wrong for ``pattern``; the same choice again adds a
-    vote, the opposite one replaces it."""
+def choose_runbook(conn: psycopg.Connection, *, pattern: str, runbook_id: str, right: bool, user: str) -> None:
+    """One more incident whose responder named ``runbook_id`` right (or wrong) for ``pattern``."""
     conn.execute(
-        "INSERT INTO runbook_choices AS c (pattern, runbook_id, choice, votes, last_by)"
-        " VALUES (%s, %s, %s, 1, %s)"
-        " ON CONFLICT (pattern, runbook_id) DO UPDATE SET"
-        " votes = CASE WHEN c.choice = EXCLUDED.choice THEN c.votes + 1 ELSE 1 END,"
-        " choice = EXCLUDED.choice, last_by = EXCLUDED.last_by, updated_at = now()",
-        (pattern, runbook_id, choice, user),
+        "INSERT INTO runbook_choices AS c (pattern, runbook_id, right_votes, wrong_votes, last_by)"
+        " VALUES (%(pattern)s, %(runbook)s, %(right)s::int, (NOT %(right)s)::int, %(user)s)"
+        " ON CONFLICT (pattern, runbook_id) DO UPDATE SET right_votes = c.right_votes + EXCLUDED.right_votes,"
+        " wrong_votes = c.wrong_votes + EXCLUDED.wrong_votes, last_by = EXCLUDED.last_by, updated_at = now()",
+        {"pattern": pattern, "runbook": runbook_id, "right": right, "user": user},
     )
 
 
 def runbook_choices(conn: psycopg.Connection, pattern: str) -> list[RunbookChoice]:
-    """The runbooks named for ``pattern``, the most voted first."""
+    """The runbooks named for ``pattern``, the most clearly right first."""
     with conn.cursor(row_factory=class_row(RunbookChoice)) as cur:
         return cur.execute(
-            "SELECT pattern, runbook_id, choice, votes, last_by, updated_at FROM runbook_choices"
-            " WHERE pattern = %s ORDER BY votes DESC, updated_at DESC, runbook_id",
+            "SELECT pattern, runbook_id, right_votes, wrong_votes, last_by, updated_at FROM runbook_choices"
+            " WHERE pattern = %s ORDER BY right_votes - wrong_votes DESC, updated_at DESC, runbook_id",
             (pattern,),
         ).fetchall()
 
@@ -214,7 +222,7 @@ def incident_facts(conn: psycopg.Connection, incident_id: uuid.UUID) -> Incident
     """The incident's latest triage and plan, the alert it was queued with, and the ids of the stored rows."""
     with conn.cursor(row_factory=class_row(IncidentFacts)) as cur:
         return cur.execute(
-            "SELECT i.id, i.title, i.status, i.service, i.first_seen_at, i.triage_output AS triage,"
+            "SELECT i.id, i.title, i.pattern, i.status, i.service, i.first_seen_at, i.triage_output AS triage,"
             " i.resolution_output AS plan,"
             " (SELECT w.alert FROM work_items AS w WHERE w.incident_id = i.id"
             "  ORDER BY w.enqueued_at DESC, w.id DESC LIMIT 1) AS alert,"

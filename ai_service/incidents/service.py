@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from ai_service.alerts.fingerprint import alert_pattern
 from ai_service.alerts.models import NormalizedAlert
 from ai_service.config import Settings
 from ai_service.feedback import store as feedback_store
-from ai_service.feedback.service import pattern_of
 from ai_service.incidents import store
 from ai_service.incidents.models import TriageOutcome
 from ai_service.knowledge.embeddings import Embedder
@@ -63,8 +63,12 @@ def judge(
     settings: Settings | None = None,
     calibration: Calibration | None = None,
     pool: ConnectionPool | None = None,
+    include_alertname: bool = True,
 ) -> Judgement:
     """Triage ``alert``: evidence, classification, plan, optional LLM advice, band. Reads only.
+
+    ``include_alertname=False`` keeps the alertname out of the query (evaluations: runbooks are named after
+    alerts); it still names the alert's pattern, under which responders' teaching is read.
 
     ``calibration`` replaces the shipped abstention rule and confidence scaling (evaluations pass held-out rules);
     with ``pool``, retrieval searches the signatures on a pooled connection beside ``conn`` (see ``search``).
@@ -72,7 +76,8 @@ def judge(
     started = time.perf_counter()
     calibration = calibration or load_calibration()
     options = _taught_options(conn, alert)
-    result = search(conn, embedder, build_query(alert), options, calibration=calibration, pool=pool)
+    query = build_query(alert, include_alertname=include_alertname)
+    result = search(conn, embedder, query, options, calibration=calibration, pool=pool)
     triage = classify(alert, result, calibration)
     plan = build_plan(conn, result, triage, step_records=feedback_store.step_records(conn, _plan_candidates(result)))
     if settings is not None and settings.llm_url and plan.recommendations:
@@ -97,16 +102,16 @@ def judge(
 def _taught_options(conn: psycopg.Connection, alert: NormalizedAlert) -> SearchOptions:
     """Triage's search options with what responders taught about this alert's pattern: the runbook they named
     right first, the ones they named wrong left out."""
-    choices = feedback_store.runbook_choices(conn, pattern_of(alert))
+    choices = feedback_store.runbook_choices(conn, alert_pattern(alert))
     if not choices:
         return TRIAGE_SEARCH
-    wrong = tuple(c.runbook_id for c in choices if c.choice == "wrong")
-    right = next((c for c in choices if c.choice == "right"), None)
+    wrong = tuple(c.runbook_id for c in choices if c.net < 0)
+    right = next((c for c in choices if c.net > 0), None)
     return replace(
         TRIAGE_SEARCH,
         filters=replace(TRIAGE_SEARCH.filters, exclude_runbook_ids=wrong),
         chosen_runbook=right.runbook_id if right else None,
-        chosen_votes=right.votes if right else 0,
+        chosen_votes=right.net if right else 0,
     )
 
 

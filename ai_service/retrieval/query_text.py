@@ -66,30 +66,80 @@ def _context_words(values: Mapping[str, str | None]) -> list[str]:
     return [normalize_text(value.replace("-", " ").replace("_", " ")) for value in values.values() if value]
 
 
+#: Sentences that say an alert fired, not what is wrong ("This alert was triggered for zone eu-1").
+_BOILERPLATE = re.compile(
+    r"^(?:this |the )?(?:alert|rule|notification)s? (?:was |is |has been |have been )?"
+    r"(?:triggered|fired|firing|raised|sent|received)\b",
+    re.IGNORECASE,
+)
+#: Most characters of one piece (title, description) that are read: the symptom is said early, and a huge
+#: description must not cost seconds of regular expressions.
+MAX_PIECE_CHARS = 4000
+#: Most characters of the query text: what is embedded and full-text searched however large the alert.
+MAX_QUERY_CHARS = 1200
+
+
+def _without_boilerplate(text: str) -> str:
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    kept = [s for s in sentences if not _BOILERPLATE.match(s.strip())]
+    return " ".join(kept) if kept else ""
+
+
+def _runbook_name(url: str | None) -> str:
+    """The words of a runbook URL's last path segment (``.../node/NodeFilesystemSpaceFillingUp`` -> ``node
+    filesystem space filling up``); '' when it names nothing useful."""
+    if not url:
+        return ""
+    path = re.sub(r"[?#].*$", "", url.strip()).rstrip("/")
+    segment = path.rsplit("/", 1)[-1] if "/" in path else ""
+    segment = re.sub(r"\.(?:md|html?|markdown)$", "", segment, flags=re.IGNORECASE)
+    if not segment or segment.isdigit() or len(segment) > 120:
+        return ""
+    words = split_identifier(segment.replace("-", "_"))
+    # One word says little, and a name run together in lower case ("nodefilesystemalmostoutofspace") cannot be
+    # split into its words.
+    return words if " " in words else ""
+
+
+def _bounded(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    return cut[: cut.rfind(" ")] if " " in cut else cut
+
+
 def build_query(
     alert: NormalizedAlert, *, include_alertname: bool = True, split_camel_case: bool = True
 ) -> SearchQuery:
     """The :class:`SearchQuery` for ``alert``.
 
     The text is, in order and without repeats: the alertname split into words (only with
-    ``include_alertname``), the title and the description, each passed through :func:`normalize_text`. The
-    alertname itself is cut out of the title and description (its words lead the text, or are forbidden);
-    with ``include_alertname=False`` it is also left out of the structured context. With ``split_camel_case`` (the
-    default) CamelCase identifiers in the title and description become words too (``CrashLoopBackOff`` ->
-    ``crash loop back off``), which full-text search can match where it cannot match the joined word. When
-    nothing is left, the service, component and namespace words stand in, so that the text is never empty while
-    the alert names anything.
+    ``include_alertname``), the words of the runbook URL's name, the title and the description, each passed
+    through :func:`normalize_text`; then the service and component words when the text does not name them.
+    Sentences that only say an alert fired ("This alert was triggered for zone eu-1") are left out. An
+    identifier-like alertname (``KubePodCrashLooping``) is cut out of the title and description (its words lead
+    the text, or are forbidden); one written in words ("High CPU usage") is kept where it stands, unless
+    ``include_alertname=False``, which also leaves it out of the structured context. With ``split_camel_case``
+    (the default) CamelCase identifiers in the title and description become words too (``CrashLoopBackOff`` ->
+    ``crash loop back off``), which full-text search can match where it cannot match the joined word. Each piece
+    is read up to :data:`MAX_PIECE_CHARS` and the text is at most :data:`MAX_QUERY_CHARS`, however large the
+    alert. When nothing is left, the service, component and namespace words stand in, so that the text is never
+    empty while the alert names anything.
     """
     alertname = (alert.labels.get("alertname") or "").strip() or None
-    title, description = alert.title, alert.description
+    title, description = alert.title[:MAX_PIECE_CHARS], alert.description[:MAX_PIECE_CHARS]
     parts: list[str] = []
     if alertname:
-        # Cut out either way: with the alertname included its words lead the text, and are not repeated.
-        title, description = _without(title, alertname), _without(description, alertname)
+        if not include_alertname or not re.search(r"\s", alertname):
+            # Its words lead the text (not repeated), or are forbidden.
+            title, description = _without(title, alertname), _without(description, alertname)
         if include_alertname:
-            parts.append(split_identifier(alertname))
+            parts.append(split_identifier(alertname) if not re.search(r"\s", alertname) else alertname.lower())
+    if include_alertname:
+        parts.append(_runbook_name(alert.runbook_url))
     for piece in (title, description):
-        normalized = normalize_text(piece)
+        normalized = _without_boilerplate(normalize_text(piece))
         parts.append(split_camel_tokens(normalized) if split_camel_case else normalized)
     text = _sentences(parts)
 
@@ -97,11 +147,15 @@ def build_query(
     if not include_alertname:
         labels.pop("alertname", None)
     namespace = labels.get("namespace") or labels.get("exported_namespace")
+    context = [w for w in _context_words({"service": alert.service, "component": alert.component}) if w]
+    missing = [w for w in context if w.lower() not in text.lower()]
+    if text and missing:
+        text = _sentences([text, " ".join(missing)])
     if not text:
         fallback = {"service": alert.service, "component": alert.component, "namespace": namespace}
         text = _sentences([" ".join(word for word in _context_words(fallback) if word)])
     return SearchQuery(
-        text=text,
+        text=_bounded(text, MAX_QUERY_CHARS),
         service=alert.service,
         component=alert.component,
         namespace=namespace,

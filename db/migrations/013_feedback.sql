@@ -7,8 +7,9 @@
 --   confirmed_count those confirmed, resolution_success_count the confirmed fixes. The counts every past
 --   triage added to match_count were no judgement of anyone's, so they start again from zero.
 -- step_records: per step, what responders said happened when they ran it.
--- runbook_choices: for an alert pattern (its alertname, or its normalised title), the runbook a responder named
---   as the right one, and the ones they said were wrong.
+-- runbook_choices: for an alert pattern (its alertname, or its normalised title), how many incidents'
+--   responders named a runbook right or wrong for it.
+-- incidents.pattern: the pattern of the alert that opened the incident, so that feedback and triage agree on it.
 -- runbook_drafts: the steps a responder took on an incident nothing matched, waiting for an admin to publish.
 -- incidents.resolved_by: how an incident ended ('alert': its resolved notification; a user's name: closed by
 --   hand), so that MTTR uses only real ends.
@@ -53,12 +54,12 @@ CREATE TABLE IF NOT EXISTS step_records (
 CREATE TABLE IF NOT EXISTS runbook_choices (
     pattern     text NOT NULL,
     runbook_id  text NOT NULL,
-    choice      text NOT NULL,
-    votes       integer NOT NULL DEFAULT 1,
+    right_votes integer NOT NULL DEFAULT 0,
+    wrong_votes integer NOT NULL DEFAULT 0,
     last_by     text,
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (pattern, runbook_id),
-    CONSTRAINT runbook_choices_choice_check CHECK (choice IN ('right', 'wrong'))
+    CONSTRAINT runbook_choices_votes_check CHECK (right_votes >= 0 AND wrong_votes >= 0)
 );
 
 CREATE TABLE IF NOT EXISTS runbook_drafts (
@@ -77,6 +78,8 @@ CREATE TABLE IF NOT EXISTS runbook_drafts (
 );
 
 ALTER TABLE incidents ADD COLUMN IF NOT EXISTS resolved_by text;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS pattern text;
+CREATE INDEX IF NOT EXISTS incidents_pattern_idx ON incidents (pattern) WHERE pattern IS NOT NULL;
 
 -- MTTR from real ends only: a resolved notification or a human closing the incident.
 CREATE OR REPLACE VIEW incident_metrics AS

@@ -209,7 +209,8 @@ def test_alertname_is_cut_from_the_text_when_excluded() -> None:
 
 def test_build_query_for_formats_without_an_alertname() -> None:
     query = build_query(sample("pagerduty_triggered.json"))
-    assert query.text == "postgresql too many connections orders-db (postgres-exporter)."
+    # The service's words follow when the text does not name them (PagerDuty's service "Checkout API").
+    assert query.text == "postgresql too many connections orders-db (postgres-exporter). Checkout API."
     assert query.alertname is None and query.service == "Checkout API"
     generic = build_query(sample("generic_dns.json"))
     assert "10.0.0" not in generic.text and "SERVFAIL" in generic.text

@@ -10,6 +10,8 @@ SELECT
     EXTRACT(EPOCH FROM (i.resolution_proposed_at - i.alert_received_at))::numeric(12, 3) AS resolution_secs,
     EXTRACT(EPOCH FROM (i.resolution_accepted_at - i.alert_received_at))::numeric(12, 3) AS mttr_secs
 FROM incidents AS i;
+DROP INDEX IF EXISTS incidents_pattern_idx;
+ALTER TABLE incidents DROP COLUMN IF EXISTS pattern;
 ALTER TABLE incidents DROP COLUMN IF EXISTS resolved_by;
 DROP TABLE IF EXISTS runbook_drafts;
 DROP TABLE IF EXISTS runbook_choices;

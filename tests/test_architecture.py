@@ -47,10 +47,10 @@ LAYERS: dict[str, int] = {
     "ai_service.incidents": 9,
     "ai_service.evaluation": 10,
     "ai_service.service": 11,
-    "ai_service.api": 12,
     "ai_service.web": 12,
-    "ai_service.cli": 13,
-    "ai_service.main": 14,
+    "ai_service.api": 13,
+    "ai_service.cli": 14,
+    "ai_service.main": 15,
 }
 MAX_MODULE_LINES = 700
 SOURCES = sorted([*REPO_ROOT.glob("ai_service/**/*.py"), *REPO_ROOT.glob("db/**/*.py")])

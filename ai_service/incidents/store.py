@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
 
 import psycopg
 from psycopg.rows import class_row
@@ -150,3 +152,66 @@ def close_incident(conn: psycopg.Connection, incident_id: uuid.UUID, *, user: st
         (user, incident_id),
     ).rowcount
     return closed == 1
+
+
+@dataclass(frozen=True)
+class TriageState:
+    """Where an incident's latest triage work item stands (the console's queued / triaged / dead)."""
+
+    incident_id: uuid.UUID
+    status: str
+    attempts: int
+    last_error: str | None
+
+
+def triage_states(conn: psycopg.Connection, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, TriageState]:
+    """The latest work item of each of these incidents, by incident id (incidents without one are left out)."""
+    with conn.cursor(row_factory=class_row(TriageState)) as cur:
+        rows = cur.execute(
+            "SELECT DISTINCT ON (incident_id) incident_id, status, attempts, last_error FROM work_items"
+            " WHERE incident_id = ANY(%s) ORDER BY incident_id, enqueued_at DESC, id DESC",
+            (incident_ids,),
+        ).fetchall()
+    return {r.incident_id: r for r in rows}
+
+
+@dataclass(frozen=True)
+class DailyVolume:
+    """How many incidents were first seen on one UTC day in one policy band (None: not triaged)."""
+
+    day: date
+    band: str | None
+    incidents: int
+
+
+def daily_volume(conn: psycopg.Connection, *, since: datetime) -> list[DailyVolume]:
+    """Incidents first seen at or after ``since``, counted per UTC day and policy band, oldest day first."""
+    with conn.cursor(row_factory=class_row(DailyVolume)) as cur:
+        return cur.execute(
+            "SELECT (i.first_seen_at AT TIME ZONE 'UTC')::date AS day, i.policy_band AS band, count(*)::int AS"
+            " incidents FROM incidents AS i WHERE i.first_seen_at >= %s GROUP BY 1, 2 ORDER BY 1, 2 NULLS LAST",
+            (since,),
+        ).fetchall()
+
+
+@dataclass(frozen=True)
+class MttrPoint:
+    """MTTR of the incidents resolved in one UTC day or ISO week (``period`` is its first day)."""
+
+    period: date
+    resolved: int
+    mean_seconds: float | None
+    median_seconds: float | None
+    p95_seconds: float | None
+
+
+def mttr_series(conn: psycopg.Connection, *, since: datetime, every: Literal["day", "week"]) -> list[MttrPoint]:
+    """Mean, median and p95 time to resolve per UTC day or ISO week of resolution, oldest first."""
+    grain = {"day": "day", "week": "week"}[every]
+    with conn.cursor(row_factory=class_row(MttrPoint)) as cur:
+        return cur.execute(
+            f"SELECT date_trunc('{grain}', i.resolved_at AT TIME ZONE 'UTC')::date AS period, {_MTTR}"
+            " FROM incidents AS i WHERE i.status = 'resolved' AND i.resolved_at IS NOT NULL"
+            " AND i.resolved_at >= %(since)s GROUP BY 1 ORDER BY 1",
+            {"since": since},
+        ).fetchall()

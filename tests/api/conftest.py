@@ -38,6 +38,7 @@ from ai_service.knowledge.signatures import ingest_incidents
 from ai_service.queue import store as queue_store
 from ai_service.service.runtime import Runtime
 from ai_service.service.worker import Triager, process
+from ai_service.web.routing import ConsoleRoute
 from db.connection import connect
 from tests.conftest import REPO_ROOT, PgServer
 
@@ -236,11 +237,12 @@ _EXAMPLE_PARAMS = {"format": "alertmanager", "action": "accept"}
 
 
 def app_routes(app: FastAPI) -> list[tuple[str, str]]:
-    """Every (method, path template) the app serves (HEAD aside), included routers flattened."""
+    """Every (method, path template) the API serves (HEAD aside), included routers flattened; the console's pages
+    (``ConsoleRoute``: HTML, a session cookie, tested in ``tests/web``) are not the API's."""
     found = set()
     for context in iter_route_contexts(app.router.routes):
         route = context.route
-        if isinstance(route, Route):
+        if isinstance(route, Route) and not isinstance(route, ConsoleRoute):
             found.update((method, route.path) for method in route.methods or () if method != "HEAD")
     return sorted(found)
 

@@ -54,6 +54,7 @@ class PgServer:
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
         self._template: str | None = None
+        self._sample_template: str | None = None
 
     def url(self, database: str) -> str:
         base, _, query = self.admin_url.partition("?")
@@ -82,6 +83,23 @@ class PgServer:
             self._template = name
         return self._template
 
+    def sample_kb_template(self) -> str:
+        """A database migrated and loaded with the bundled sample knowledge base, once per session: clone it
+        (``create_database(template=...)``), never connect to it."""
+        if self._sample_template is None:
+            from ai_service.knowledge import service as knowledge
+            from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
+            from ai_service.knowledge.signatures import ingest_incidents
+            from db.connection import connect
+
+            name = self.create_database(template=self.migrated_template())
+            embedder = LocalMiniLMEmbedder()
+            with connect(self.url(name), autocommit=True) as conn:
+                knowledge.ingest_runbooks(conn, embedder, [knowledge.SAMPLE_DIR / "runbooks"])
+                ingest_incidents(conn, embedder, [knowledge.SAMPLE_DIR / "incidents.csv"])
+            self._sample_template = name
+        return self._sample_template
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
@@ -109,6 +127,14 @@ def fresh_db_url(pg_server: PgServer) -> Iterator[str]:
 @pytest.fixture
 def migrated_db_url(pg_server: PgServer) -> Iterator[str]:
     name = pg_server.create_database(template=pg_server.migrated_template())
+    yield pg_server.url(name)
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def sample_kb_url(pg_server: PgServer) -> Iterator[str]:
+    """A new database holding the sample knowledge base (a clone: tests may write), dropped afterwards."""
+    name = pg_server.create_database(template=pg_server.sample_kb_template())
     yield pg_server.url(name)
     pg_server.drop_database(name)
 

@@ -36,6 +36,14 @@ AlertsOption = Annotated[
 NoRunbookOption = Annotated[
     Path | None, typer.Option(help="JSON Lines of alerts that have no runbook.", exists=True, dir_okay=False)
 ]
+OutOfDomainOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="JSON Lines of out-of-domain alerts (nothing should match them), e.g. eval/out_of_domain.jsonl.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object with the figures and every alert.")]
 
 eval_app = typer.Typer(
@@ -67,6 +75,7 @@ def eval_retrieval_cmd(
     runbooks: RunbooksOption,
     alerts: AlertsOption,
     no_runbook: NoRunbookOption = None,
+    out_of_domain: OutOfDomainOption = None,
     k: Annotated[int, typer.Option(help="RRF constant.")] = 10,
     save_calibration: Annotated[
         Path | None,
@@ -83,8 +92,11 @@ def eval_retrieval_cmd(
     """
     answerable = retrieval_evaluation.read_alerts(alerts, answerable=True)
     unanswerable = retrieval_evaluation.read_alerts(no_runbook, answerable=False) if no_runbook else []
+    foreign = retrieval_evaluation.read_alerts(out_of_domain, answerable=False) if out_of_domain else []
     with scratch_knowledge_base(runbooks, show_progress=not as_json) as (conn, embedder):
-        result = retrieval_evaluation.evaluate(conn, embedder, runbooks, answerable, unanswerable, k=k)
+        result = retrieval_evaluation.evaluate(
+            conn, embedder, runbooks, answerable, unanswerable, k=k, out_of_domain=foreign
+        )
     if save_calibration:
         if save_calibration.exists():  # keep the confidence scaling `nocai eval triage` stored there
             result.calibration.confidence_scaling = Calibration.load(save_calibration).confidence_scaling
@@ -109,6 +121,11 @@ def eval_retrieval_cmd(
         "abstention: logistic rule, 5-fold cross-validation grouped by alertname, repeated 5 times and averaged; "
         "threshold at an out-of-fold 4% false abstention"
     )
+    if result.out_of_domain_abstain_rate is not None:
+        console.print(
+            f"out-of-domain: abstained on {result.out_of_domain_abstain_rate:.3f} of {result.out_of_domain} alerts "
+            f"(vector floor {result.calibration.vector_floor:.3f})"
+        )
     if result.unresolved_gold:
         console.print(
             f"warning: {len(result.unresolved_gold)} expected runbook paths are not in --runbooks, "
@@ -121,6 +138,7 @@ def eval_triage_cmd(
     runbooks: RunbooksOption,
     alerts: AlertsOption,
     no_runbook: NoRunbookOption = None,
+    out_of_domain: OutOfDomainOption = None,
     save_calibration: Annotated[
         Path | None,
         typer.Option(help="Store the confidence scaling fitted on all alerts in this calibration JSON file."),
@@ -133,7 +151,9 @@ def eval_triage_cmd(
     """
     policy = policy_from_settings(get_settings())
     with scratch_knowledge_base(runbooks, show_progress=not as_json) as (conn, embedder):
-        result = triage_evaluation.evaluate(conn, embedder, runbooks, alerts, no_runbook, policy=policy)
+        result = triage_evaluation.evaluate(
+            conn, embedder, runbooks, alerts, no_runbook, policy=policy, out_of_domain_file=out_of_domain
+        )
     if save_calibration:
         stored = Calibration.load(save_calibration)
         stored.confidence_scaling = result.confidence_scaling
@@ -149,6 +169,11 @@ def eval_triage_cmd(
         + (
             f" · on unanswerable {result.no_match_rate_unanswerable:.3f}"
             if result.no_match_rate_unanswerable is not None
+            else ""
+        )
+        + (
+            f" · no-match on out-of-domain {result.out_of_domain_no_match_rate:.3f}"
+            if result.out_of_domain_no_match_rate is not None
             else ""
         )
         + f" · p50 {result.p50_ms:.0f} ms per alert"

@@ -275,7 +275,7 @@ def evaluate(
     }
     stream = stream_order(triage_evaluation._alerts(alerts_file))
     # The rules `nocai eval triage` uses: each alertname's abstention rule fitted without it.
-    rules = triage_evaluation._held_out_rules(conn, embedder, runbooks_dir, alerts_file, None)
+    rules, _ = triage_evaluation._held_out_rules(conn, embedder, runbooks_dir, alerts_file, None)
     plain = triage_evaluation.evaluate(conn, embedder, runbooks_dir, alerts_file, None, policy=policy)
     without = _replay(conn, embedder, stream, run="without_feedback", paths=paths, rules=rules, policy=policy)
     with_ = _replay(conn, embedder, stream, run="with_feedback", paths=paths, rules=rules, policy=policy)

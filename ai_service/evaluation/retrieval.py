@@ -77,12 +77,18 @@ class RetrievalEvaluation:
     #: alertname -> the hybrid abstention rule fitted without it (first repetition): what ``nocai eval triage``
     #: abstains with, so that its figures are out-of-sample too.
     held_out_rules: dict[str, calib.Calibration] = field(default_factory=dict)
+    #: Share of the out-of-domain alerts (meaningless or other domains' text) the fitted rule abstains on; they
+    #: take no part in fitting it. None when no such set was given.
+    out_of_domain_abstain_rate: float | None = None
+    out_of_domain: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
             "legs": {name: vars(figures) for name, figures in self.legs.items()},
             "answerable": self.answerable,
             "unanswerable": self.unanswerable,
+            "out_of_domain": self.out_of_domain,
+            "out_of_domain_abstain_rate": self.out_of_domain_abstain_rate,
             "calibration": self.calibration.__dict__,
             "alerts": self.alerts,
         }
@@ -138,8 +144,12 @@ def evaluate(
     abstention_legs: Sequence[str] = LEGS,
     repeats: int = REPEATS,
     progress: Callable[[str, int, int], None] | None = None,
+    out_of_domain: Sequence[LabelledAlert] = (),
 ) -> RetrievalEvaluation:
     """Run the evaluation on ``conn`` (a database holding exactly the runbooks of ``runbooks_dir``).
+
+    ``out_of_domain`` alerts (nothing in any knowledge base should match them) are put to the rule fitted on all
+    the other data, with the floor measured for ``embedder``'s model: the share it abstains on is reported.
 
     Abstention is cross-validated for ``abstention_legs`` over ``repeats`` fold assignments (the others keep no
     abstention figures); a caller that needs only the held-out hybrid rules asks for ``("hybrid",)`` and 1.
@@ -232,12 +242,28 @@ def evaluate(
         source=f"nocai eval retrieval on {len(answerable)} answerable and {len(unanswerable)} unanswerable alerts "
         f"({root.name}), leave-one-out negatives",
     )
+    final.vector_floor_model = embedder.model_name
     final.metrics = {
         "cv_abstain_rate": figures["hybrid"].abstain_rate or 0.0,
         "cv_false_abstain_rate": figures["hybrid"].false_abstain_rate or 0.0,
     }
+    ood_abstained = 0
+    for alert in out_of_domain:
+        vector = embedder.embed_query(alert.text) if alert.text else None
+        rows = store.hybrid_search(conn, store.RUNBOOKS, text=alert.text, vector=vector, k=k, limit=FEATURE_ROWS)
+        ood_abstained += not rows or final.abstains(abstention_features(rows), embedder.model_name)
+    if out_of_domain:
+        final.metrics["out_of_domain_abstain_rate"] = ood_abstained / len(out_of_domain)
     return RetrievalEvaluation(
-        figures, per_alert, len(answerable), len(unanswerable), final, unresolved, held_out_rules
+        figures,
+        per_alert,
+        len(answerable),
+        len(unanswerable),
+        final,
+        unresolved,
+        held_out_rules,
+        out_of_domain_abstain_rate=ood_abstained / len(out_of_domain) if out_of_domain else None,
+        out_of_domain=len(out_of_domain),
     )
 
 

@@ -61,6 +61,8 @@ class TriageEvaluation:
     ece_uncalibrated: float = 0.0
     #: ECE over the alerts that got a plan only (no-match alerts are right at confidence 0 by construction).
     ece_planned: float = 0.0
+    #: Share of the out-of-domain alerts that got an explicit no-match (None without an out-of-domain set).
+    out_of_domain_no_match_rate: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -85,19 +87,25 @@ def evaluate(
     no_runbook_file: Path | None,
     *,
     policy: Policy,
+    out_of_domain_file: Path | None = None,
 ) -> TriageEvaluation:
-    """Run every alert through the pipeline on ``conn`` (holding exactly the runbooks of ``runbooks_dir``)."""
+    """Run every alert through the pipeline on ``conn`` (holding exactly the runbooks of ``runbooks_dir``).
+
+    Out-of-domain alerts (``out_of_domain_file``) are triaged with the rule fitted on all the labelled alerts,
+    which never saw them; they count in the out-of-domain no-match rate only."""
     root = runbooks_dir.resolve()
     paths = {
         rid: Path(src).resolve().relative_to(root).as_posix()
         for rid, src in knowledge_store.runbook_source_paths(conn).items()
         if Path(src).resolve().is_relative_to(root)
     }
-    labelled = [(row, True) for row in _alerts(alerts_file)]
+    labelled: list[tuple[dict[str, Any], bool | None]] = [(row, True) for row in _alerts(alerts_file)]
     if no_runbook_file:
         labelled += [(row, False) for row in _alerts(no_runbook_file)]
-    rules = _held_out_rules(conn, embedder, runbooks_dir, alerts_file, no_runbook_file)
-    records, timings = [], []
+    if out_of_domain_file:
+        labelled += [(row, None) for row in _alerts(out_of_domain_file)]
+    rules, fitted = _held_out_rules(conn, embedder, runbooks_dir, alerts_file, no_runbook_file)
+    records, ood_no_match, timings = [], [], []
     for index, (row, answerable) in enumerate(labelled):
         labels = {k: v for k, v in (row.get("labels") or {}).items() if k != "alertname"}
         payload = {
@@ -111,9 +119,11 @@ def evaluate(
         intake = receive_alert(conn, alert)
         assert intake.incident_id is not None
         alertname = str(row.get("alertname") or row["id"])
-        outcome = triage_incident(
-            conn, embedder, alert, intake.incident_id, policy=policy, calibration=rules.get(alertname)
-        )
+        rule = fitted if answerable is None else rules.get(alertname)
+        outcome = triage_incident(conn, embedder, alert, intake.incident_id, policy=policy, calibration=rule)
+        if answerable is None:
+            ood_no_match.append(outcome.triage.no_match)
+            continue
         timings.append(outcome.seconds)
         first = outcome.plan.recommendations[0].runbook_id if outcome.plan.recommendations else None
         gold = row.get("runbook")
@@ -160,6 +170,7 @@ def evaluate(
         ece_uncalibrated=_reliability(
             [{**r, "confidence": 0.0 if r["no_match"] else r["match_probability"]} for r in records]
         )[1],
+        out_of_domain_no_match_rate=sum(ood_no_match) / len(ood_no_match) if ood_no_match else None,
     )
 
 
@@ -169,15 +180,20 @@ def _held_out_rules(
     runbooks_dir: Path,
     alerts_file: Path,
     no_runbook_file: Path | None,
-) -> dict[str, Calibration]:
-    """alertname -> the abstention rule fitted without it (by the retrieval evaluation, on the same database)."""
+) -> tuple[dict[str, Calibration], Calibration]:
+    """alertname -> the abstention rule fitted without it (by the retrieval evaluation, on the same database);
+    and the rule fitted on all of them."""
     answerable = retrieval_evaluation.read_alerts(alerts_file, answerable=True)
     unanswerable = retrieval_evaluation.read_alerts(no_runbook_file, answerable=False) if no_runbook_file else []
     shipped = load_calibration()
-    rules = retrieval_evaluation.evaluate(
+    result = retrieval_evaluation.evaluate(
         conn, embedder, runbooks_dir, answerable, unanswerable, abstention_legs=("hybrid",), repeats=1
-    ).held_out_rules
-    return {name: replace(rule, confidence_scaling=shipped.confidence_scaling) for name, rule in rules.items()}
+    )
+    rules = {
+        name: replace(rule, confidence_scaling=shipped.confidence_scaling)
+        for name, rule in result.held_out_rules.items()
+    }
+    return rules, replace(result.calibration, confidence_scaling=shipped.confidence_scaling)
 
 
 def _cross_validated_confidence(records: list[dict[str, Any]], folds: int = 5, seed: int = 0) -> list[float]:

@@ -15,6 +15,13 @@ The threshold is chosen so that an estimated ``max_false_abstain`` of answerable
 estimate is out-of-fold (the positives' probabilities under rules fitted without their group), because an
 in-sample quantile is optimistic: measured on the public prometheus set, a 5 % in-sample quantile abstained on
 6-7 % of held-out answerable alerts. The abstention rate on unanswerable alerts is what that buys, and is reported.
+
+One absolute rule sits beside the relative ones: the **vector floor**. When the best cosine similarity anywhere
+in the knowledge base (``vec_best``) is below it, nothing there is even about the same subject, and no amount of
+lexical overlap ("test", "high", "900") makes a match. The floor is half the 1st percentile of the answerable
+alerts' ``vec_best``: far below any real match, far above what unrelated text reaches. A cosine similarity means
+something only for the model that produced it, so the floor is recorded with that model's name and applies to
+it alone (another embedding model gets no floor until ``nocai eval retrieval`` measures one for it).
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ FEATURES = ("coverage", "title", "margin", "vec_lead", "fts_lead")
 #: The share of answerable alerts the default threshold may abstain on: a margin under a 5 % budget.
 MAX_FALSE_ABSTAIN = 0.04
 INNER_FOLDS = 5
+#: The vector floor is this share of the answerable alerts' low (``FLOOR_QUANTILE``) best similarity.
+FLOOR_SHARE = 0.5
+FLOOR_QUANTILE = 0.01
 DEFAULT_CALIBRATION = Path(__file__).resolve().parent / "calibration.json"
 
 
@@ -49,6 +59,10 @@ class Calibration:
     #: Platt scaling (a, b) from the match probability to the probability that the plan's first step is right:
     #: ``confidence = sigmoid(a * logit(p) + b)``; (1, 0) is the identity. Learned by ``nocai eval triage``.
     confidence_scaling: list[float] = field(default_factory=lambda: [1.0, 0.0])
+    #: Below this best cosine similarity (``vec_best``) nothing matches; 0 disables it. See the module docstring.
+    vector_floor: float = 0.0
+    #: The embedding model the floor was measured with ("" while unknown: then it applies to any model).
+    vector_floor_model: str = ""
 
     def confidence(self, probability: float) -> float:
         """Triage confidence: the match probability, rescaled to mean what it says about the plan."""
@@ -59,8 +73,14 @@ class Calibration:
         z = (x - np.array(self.mean)) / np.array(self.scale)
         return float(1.0 / (1.0 + np.exp(-(z @ np.array(self.weights) + self.bias))))
 
-    def abstains(self, values: dict[str, float]) -> bool:
-        return self.probability(values) < self.threshold
+    def below_floor(self, values: dict[str, float], model: str | None = None) -> bool:
+        """Is the best similarity under the vector floor (of ``model``, when the floor was measured with it)?"""
+        if self.vector_floor <= 0 or (model is not None and self.vector_floor_model not in ("", model)):
+            return False
+        return values.get("vec_best", values.get("vec", 0.0)) < self.vector_floor
+
+    def abstains(self, values: dict[str, float], model: str | None = None) -> bool:
+        return self.probability(values) < self.threshold or self.below_floor(values, model)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2)
@@ -112,7 +132,12 @@ def fit(
         out_of_fold = _out_of_fold_positives(z, y, list(groups), l2, iterations)
         positives = out_of_fold if len(out_of_fold) else positives
     threshold = float(np.quantile(positives, max_false_abstain))
-    return Calibration(tuple(features), mean.tolist(), scale.tolist(), w.tolist(), float(b), threshold, source)
+    best = [row.get("vec_best", 0.0) for row, label in zip(rows, labels, strict=True) if label == 1]
+    uses_vectors = any(name.startswith("vec") for name in features)  # a full-text-only rule gets no floor
+    floor = FLOOR_SHARE * float(np.quantile(best, FLOOR_QUANTILE)) if best and uses_vectors else 0.0
+    return Calibration(
+        tuple(features), mean.tolist(), scale.tolist(), w.tolist(), float(b), threshold, source, vector_floor=floor
+    )
 
 
 def _out_of_fold_positives(z: np.ndarray, y: np.ndarray, groups: list[str], l2: float, iterations: int) -> np.ndarray:

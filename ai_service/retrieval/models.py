@@ -82,6 +82,7 @@ class Abstention(BaseModel):
     threshold: float
     features: dict[str, float]
     calibration: str = Field(description="Where the decision rule was learned")
+    reason: str = Field(default="", description="Why it is, or is not, a match: one sentence for a human.")
 
 
 class FeedbackChoice(BaseModel):

@@ -79,9 +79,17 @@ MAX_PIECE_CHARS = 4000
 MAX_QUERY_CHARS = 1200
 
 
+#: Sentences about handling the alert itself, not the failure ("Removing failed job after investigation should
+#: clear this alert", "Silence this alert during maintenance").
+_ALERT_HANDLING = re.compile(
+    r"\b(?:clears?|resolves?|silence[sd]?|acknowledges?|suppress(?:es)?|closes?)\b[^.!?]{0,40}\b(?:this|the) alert\b",
+    re.IGNORECASE,
+)
+
+
 def _without_boilerplate(text: str) -> str:
     sentences = re.split(r"(?<=[.!?])\s+", text)
-    kept = [s for s in sentences if not _BOILERPLATE.match(s.strip())]
+    kept = [s for s in sentences if not _BOILERPLATE.match(s.strip()) and not _ALERT_HANDLING.search(s)]
     return " ".join(kept) if kept else ""
 
 

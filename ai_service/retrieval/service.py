@@ -120,6 +120,7 @@ def abstention_features(rows: list[store.FusedRow], leg: str = "hybrid") -> dict
     if not ranked:
         return {
             "vec": 0.0,
+            "vec_best": 0.0,
             "coverage": 0.0,
             "title": 0.0,
             "agree": 0.0,
@@ -134,6 +135,7 @@ def abstention_features(rows: list[store.FusedRow], leg: str = "hybrid") -> dict
     bm25 = [r.fts_score or 0.0 for r in by_fulltext[:5]]
     return {
         "vec": top.vec_score or 0.0,
+        "vec_best": similarities[0] if similarities else 0.0,
         "coverage": top.query_coverage,
         "title": top.title_coverage,
         "agree": float(top.vec_rank == 1 and top.fts_rank == 1),
@@ -142,6 +144,23 @@ def abstention_features(rows: list[store.FusedRow], leg: str = "hybrid") -> dict
         "vec_lead": similarities[0] - sum(similarities[1:]) / (len(similarities) - 1) if len(similarities) > 1 else 0.0,
         "fts_lead": bm25[0] / sum(bm25) if bm25 and sum(bm25) > 0 else 0.0,
     }
+
+
+def _abstention_reason(
+    rows: list[store.FusedRow], features: dict[str, float], probability: float, calibration: Calibration, model: str
+) -> str:
+    if not rows:
+        return "the knowledge base has no runbook to compare with"
+    if calibration.below_floor(features, model):
+        return (
+            f"nothing in the knowledge base is about this subject: best similarity {features['vec_best']:.2f} "
+            f"is under the floor {calibration.vector_floor:.2f}"
+        )
+    if probability < calibration.threshold:
+        return (
+            f"the best runbook is too weak a match: p(match) {probability:.2f} < threshold {calibration.threshold:.2f}"
+        )
+    return f"the best runbook matches: p(match) {probability:.2f} >= threshold {calibration.threshold:.2f}"
 
 
 def search(
@@ -201,11 +220,12 @@ def search(
     features = abstention_features(runbook_rows)
     probability = calibration.probability(features)
     abstention = Abstention(
-        abstained=not runbook_rows or probability < calibration.threshold,
+        abstained=not runbook_rows or calibration.abstains(features, embedder.model_name),
         match_probability=probability,
         threshold=calibration.threshold,
         features=features,
         calibration=calibration.source,
+        reason=_abstention_reason(runbook_rows, features, probability, calibration, embedder.model_name),
     )
     runbooks = _runbook_hits(conn, runbook_rows[: options.runbooks], prefer, options.with_steps)
     feedback = None
@@ -213,7 +233,11 @@ def search(
         runbooks, feedback = _put_chosen_first(conn, runbooks, runbook_rows, options, prefer)
         if feedback is not None:
             abstention = abstention.model_copy(
-                update={"abstained": False, "calibration": f"{abstention.calibration}; runbook chosen by responders"}
+                update={
+                    "abstained": False,
+                    "calibration": f"{abstention.calibration}; runbook chosen by responders",
+                    "reason": "responders named this runbook right for alerts of this pattern",
+                }
             )
     step_filters = options.filters
     if options.steps_from_top_runbooks and runbooks:

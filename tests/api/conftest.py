@@ -32,14 +32,10 @@ from ai_service.api.app import create_app
 from ai_service.auth.models import ROLES
 from ai_service.auth.service import create_token
 from ai_service.config import Settings
-from ai_service.knowledge import service as knowledge
-from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
-from ai_service.knowledge.signatures import ingest_incidents
 from ai_service.queue import store as queue_store
 from ai_service.service.runtime import Runtime
 from ai_service.service.worker import Triager, process
 from ai_service.web.routing import ConsoleRoute
-from db.connection import connect
 from tests.conftest import REPO_ROOT, PgServer
 
 SAMPLES = REPO_ROOT / "ai_service" / "alerts" / "samples"
@@ -174,15 +170,9 @@ def add_tokens(url: str, **policy_roles: list[str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def kb_template(pg_server: PgServer) -> Iterator[str]:
-    """A migrated database with the sample knowledge base (12 runbooks, 300 past incidents)."""
-    name = pg_server.create_database(template=pg_server.migrated_template())
-    embedder = LocalMiniLMEmbedder()
-    with connect(pg_server.url(name), autocommit=True) as conn:
-        knowledge.ingest_runbooks(conn, embedder, [knowledge.SAMPLE_DIR / "runbooks"])
-        ingest_incidents(conn, embedder, [knowledge.SAMPLE_DIR / "incidents.csv"])
-    yield name
-    pg_server.drop_database(name)
+def kb_template(pg_server: PgServer) -> str:
+    """A migrated database with the sample knowledge base (12 runbooks, 300 past incidents): clone it."""
+    return pg_server.sample_kb_template()
 
 
 @contextlib.contextmanager

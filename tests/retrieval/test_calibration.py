@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ai_service.knowledge.embedding_local import LOCAL_MODEL_NAME
 from ai_service.retrieval import calibration as calib
 
 
@@ -75,3 +76,45 @@ def test_shipped_rule_reads_the_current_features() -> None:
     assert shipped.features == calib.FEATURES
     assert 0 < shipped.threshold < 1
     assert shipped.metrics["cv_false_abstain_rate"] <= 0.08
+
+
+def test_the_vector_floor_is_half_the_low_best_similarity_of_answerable_alerts() -> None:
+    rng = np.random.default_rng(3)
+    rows, labels, groups = _sample(rng, 20, 10)
+    for row, label in zip(rows, labels, strict=True):
+        row["vec_best"] = float(rng.uniform(0.4, 0.9) if label else rng.uniform(0.0, 0.6))
+    rule = calib.fit(rows, labels, groups=groups)
+    best = [row["vec_best"] for row, label in zip(rows, labels, strict=True) if label]
+    assert rule.vector_floor == pytest.approx(calib.FLOOR_SHARE * float(np.quantile(best, calib.FLOOR_QUANTILE)))
+    assert 0.19 < rule.vector_floor < 0.21
+    # A full-text rule reads no similarity, and gets no floor.
+    assert calib.fit(rows, labels, features=("coverage", "title")).vector_floor == 0.0
+
+
+def test_the_floor_abstains_whatever_the_lexical_evidence_but_only_for_its_own_model() -> None:
+    rows, labels, groups = _sample(np.random.default_rng(4), 20, 10)
+    rule = calib.fit(rows, labels, groups=groups)
+    rule.vector_floor, rule.vector_floor_model = 0.2, "model-a"
+    strong = {"coverage": 1.0, "title": 1.0, "margin": 0.3, "vec_lead": 0.3, "fts_lead": 0.4}
+    assert not rule.abstains({**strong, "vec_best": 0.5}, "model-a")
+    assert rule.abstains({**strong, "vec_best": 0.1}, "model-a")
+    assert rule.below_floor({"vec_best": 0.1}, "model-a")
+    # Cosine similarities of another model mean something else: no floor for them.
+    assert not rule.abstains({**strong, "vec_best": 0.1}, "model-b")
+    rule.vector_floor = 0.0
+    assert not rule.below_floor({"vec_best": 0.0}, "model-a")
+
+
+def test_the_floor_survives_a_round_trip(tmp_path: Path) -> None:
+    rows, labels, groups = _sample(np.random.default_rng(5), 10, 10)
+    rule = calib.fit(rows, labels, groups=groups)
+    rule.vector_floor, rule.vector_floor_model = 0.21, "m"
+    path = tmp_path / "c.json"
+    path.write_text(rule.to_json())
+    loaded = calib.Calibration.load(path)
+    assert (loaded.vector_floor, loaded.vector_floor_model) == (0.21, "m")
+
+
+def test_the_shipped_rule_has_a_floor_for_the_shipped_model() -> None:
+    shipped = calib.Calibration.load()
+    assert shipped.vector_floor > 0 and shipped.vector_floor_model == LOCAL_MODEL_NAME

@@ -10,7 +10,6 @@ import pytest
 
 from ai_service.knowledge import service as knowledge
 from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
-from ai_service.knowledge.signatures import ingest_incidents
 from ai_service.retrieval import store
 from ai_service.retrieval.query_text import SearchQuery
 from ai_service.retrieval.service import SearchOptions, search
@@ -23,14 +22,10 @@ def embedder() -> LocalMiniLMEmbedder:
 
 
 @pytest.fixture(scope="module")
-def kb_url(pg_server, embedder: LocalMiniLMEmbedder) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """One database holding the sample knowledge base, shared by this module's read-only tests."""
-    name = pg_server.create_database(template=pg_server.migrated_template())
-    url = pg_server.url(name)
-    with connect(url, autocommit=True) as conn:
-        knowledge.ingest_runbooks(conn, embedder, [knowledge.SAMPLE_DIR / "runbooks"])
-        ingest_incidents(conn, embedder, [knowledge.SAMPLE_DIR / "incidents.csv"])
-    yield url
+def kb_url(pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """One clone of the sample knowledge base, shared by this module's read-only tests."""
+    name = pg_server.create_database(template=pg_server.sample_kb_template())
+    yield pg_server.url(name)
     pg_server.drop_database(name)
 
 

@@ -14,7 +14,6 @@ from ai_service.errors import InvalidTransitionError
 from ai_service.incidents.service import triage_incident
 from ai_service.knowledge import service as knowledge
 from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
-from ai_service.knowledge.signatures import ingest_incidents
 from ai_service.policy.service import load_policy
 from ai_service.resolution.execution import transition
 from ai_service.triage.severity import combine, itsm_level
@@ -30,13 +29,8 @@ def embedder() -> LocalMiniLMEmbedder:
 
 
 @pytest.fixture(scope="module")
-def kb_template(pg_server, embedder: LocalMiniLMEmbedder) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    name = pg_server.create_database(template=pg_server.migrated_template())
-    with connect(pg_server.url(name), autocommit=True) as conn:
-        knowledge.ingest_runbooks(conn, embedder, [knowledge.SAMPLE_DIR / "runbooks"])
-        ingest_incidents(conn, embedder, [knowledge.SAMPLE_DIR / "incidents.csv"])
-    yield name
-    pg_server.drop_database(name)
+def kb_template(pg_server) -> str:  # type: ignore[no-untyped-def]
+    return str(pg_server.sample_kb_template())
 
 
 @pytest.fixture

@@ -29,20 +29,15 @@ from fastapi.testclient import TestClient
 from ai_service.api.app import create_app
 from ai_service.auth.service import create_token, revoke_token
 from ai_service.config import Settings
-from ai_service.knowledge import service as knowledge
-from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
-from ai_service.knowledge.signatures import ingest_incidents
 from ai_service.queue import store as queue_store
 from ai_service.service.runtime import Runtime
 from ai_service.service.worker import Triager, process
 from ai_service.web.render import safe_href
 from ai_service.web.session import csrf_token
-from db.connection import connect
 from tests.conftest import REPO_ROOT, PgServer
 
 SAMPLES = REPO_ROOT / "ai_service" / "alerts" / "samples"
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
-_KB_TEMPLATES: dict[str, str] = {}
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -51,15 +46,8 @@ _KB_TEMPLATES: dict[str, str] = {}
 
 
 def sample_kb_template(pg_server: PgServer) -> str:
-    """A database migrated and loaded with the sample knowledge base, once per session (clone it: never write)."""
-    if pg_server.admin_url not in _KB_TEMPLATES:
-        name = pg_server.create_database(template=pg_server.migrated_template())
-        embedder = LocalMiniLMEmbedder()
-        with connect(pg_server.url(name), autocommit=True) as conn:
-            knowledge.ingest_runbooks(conn, embedder, [knowledge.SAMPLE_DIR / "runbooks"])
-            ingest_incidents(conn, embedder, [knowledge.SAMPLE_DIR / "incidents.csv"])
-        _KB_TEMPLATES[pg_server.admin_url] = name
-    return _KB_TEMPLATES[pg_server.admin_url]
+    """The session's sample-knowledge-base template (see ``tests.conftest.PgServer``): clone it, never write."""
+    return pg_server.sample_kb_template()
 
 
 def make_tokens(url: str) -> dict[str, str]:

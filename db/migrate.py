@@ -447,10 +447,27 @@ def _apply_pending(
             _apply_non_transactional(conn, f, applied_by, report)
 
 
+def not_initialised_error() -> SchemaNotReadyError:
+    """The error for a database no migration was ever applied to (what every command says before ``init``)."""
+    return SchemaNotReadyError(
+        "the database is not initialised (no migration has been applied to it)",
+        hint="run python scripts/db/init_db.py (or nocai db init)",
+    )
+
+
+def is_initialised(url: str | None = None) -> bool:
+    """Whether at least one migration is recorded as applied (read-only; a fresh database has no ledger)."""
+    with connect(url, autocommit=True, application_name=runner_name("status")) as conn:
+        ledger = read_ledger(conn)
+    return any(row.status == "applied" for row in (ledger or {}).values())
+
+
 def require_current(conn: psycopg.Connection, *, directory: Path = MIGRATIONS_DIR) -> None:
     """Refuse to work on a database that is missing migrations (a clear error instead of a missing table)."""
     plan = make_plan(conn, discover(directory))
     refuse_problems(plan)
+    if not any(item.state == "applied" for item in plan.items):
+        raise not_initialised_error()
     pending = [f.filename for f in plan.pending]
     if pending:
         raise SchemaNotReadyError(

@@ -18,7 +18,8 @@
 -- nocai:includes 010_signature_fillfactor.sql sha256=1198a1178e5166710ef474c6540fa310b9272a2cb7a815a1062fe73b12b8f0de
 -- nocai:includes 011_vector_distance_cost.sql sha256=a7c081cb039331c4b3222291aab22b285dba2d61c6a1841aa28b30e3c266b01a
 -- nocai:includes 012_service.sql sha256=0a4e1e535858ea1d8b5e5b4eaf68420385a063df7aea548bfad9db3a500ca092
--- nocai:includes 013_feedback.sql sha256=4a6bc65b30d0484e8da8dbf07053264003a766c5a2b5aa1d5f6c11ac4d71fcef
+-- nocai:includes 013_feedback.sql sha256=35fb7e430f47f34a4d7585d9968afdfa6137f4c2588b5a0e02d15da4ca16be38
+-- nocai:includes 014_runbook_team_failure_type.sql sha256=2b617c1ef29734b4c960d4a10c0040f6c9c7dc3f187c5bcf8f27e41bd158b3ba
 
 -- ================================================================================================
 -- 001_base_documents_chunks.sql
@@ -983,7 +984,8 @@ ALTER TABLE incidents ADD COLUMN IF NOT EXISTS resolved_by text;
 ALTER TABLE incidents ADD COLUMN IF NOT EXISTS pattern text;
 CREATE INDEX IF NOT EXISTS incidents_pattern_idx ON incidents (pattern) WHERE pattern IS NOT NULL;
 
--- MTTR from real ends only: a resolved notification or a human closing the incident.
+-- MTTR from real ends only: a resolved notification or a human closing the incident. The columns keep the names,
+-- order and types 003 gave them, so that re-running db/schema.sql (which replays 003's definition first) works.
 CREATE OR REPLACE VIEW incident_metrics AS
 SELECT
     i.id AS incident_id,
@@ -993,8 +995,27 @@ SELECT
     i.alert_received_at,
     EXTRACT(EPOCH FROM (i.triage_completed_at - i.alert_received_at))::numeric(12, 3) AS triage_secs,
     EXTRACT(EPOCH FROM (i.resolution_proposed_at - i.alert_received_at))::numeric(12, 3) AS resolution_secs,
-    EXTRACT(EPOCH FROM (i.resolved_at - i.first_seen_at))::numeric(12, 3) AS mttr_secs,
-    i.service,
-    EXTRACT(EPOCH FROM (i.resolution_accepted_at - i.alert_received_at))::numeric(12, 3) AS accept_secs,
-    i.resolved_by
+    EXTRACT(EPOCH FROM (i.resolved_at - i.first_seen_at))::numeric(12, 3) AS mttr_secs
 FROM incidents AS i;
+
+-- ================================================================================================
+-- 014_runbook_team_failure_type.sql
+-- ================================================================================================
+-- 014: who owns a runbook and what kind of failure it is about; where a triage's assignment group came from.
+--
+-- runbooks.team: the owning team a runbook declares (front matter `team:`, a YAML/JSON `team` field) or, when it
+--   declares none, the folder it lives in under the ingested root. Triage proposes it as the assignment group.
+-- runbooks.failure_type: the runbook's failure type from the failure taxonomy (ai_service/taxonomy.py,
+--   docs/taxonomy.md), 'unknown' when its text has no evidence for any. NULL means the row was stored before this
+--   migration: the next ingestion of its file, or relabel_knowledge_base, fills both columns.
+-- triage_results.assignment_group_source: where the proposed assignment group came from ('runbook <id>',
+--   'signature <id>', 'feedback <id>', 'runbooks <id>, <id>' for a no-match routed by its nearest runbooks), NULL
+--   when none was proposed.
+--
+-- Idempotent, like every migration file.
+
+ALTER TABLE runbooks ADD COLUMN IF NOT EXISTS team text;
+ALTER TABLE runbooks ADD COLUMN IF NOT EXISTS failure_type text;
+CREATE INDEX IF NOT EXISTS runbooks_team_idx ON runbooks (team) WHERE team IS NOT NULL;
+
+ALTER TABLE triage_results ADD COLUMN IF NOT EXISTS assignment_group_source text;

@@ -2,7 +2,7 @@
 
 The layers, lowest first (a module may import its own package and any lower layer, never a higher one):
 
-    foundation   ai_service.{vocabulary, errors, config, validation, endpoints, textnorm, logs, metrics}
+    foundation   ai_service.{vocabulary, errors, config, validation, endpoints, textnorm, taxonomy, logs, metrics}
     storage      db
     core         alerts, llm, queue, auth  <  knowledge  <  retrieval, policy  <  triage  <  resolution  <  feedback
                  <  incidents  <  evaluation
@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "ai_service.validation": 1,
     "ai_service.endpoints": 1,
     "ai_service.textnorm": 1,
+    "ai_service.taxonomy": 1,
     "ai_service.logs": 1,
     "ai_service.metrics": 1,
     "db": 2,

@@ -178,6 +178,8 @@ def eval_triage_cmd(
         )
         + f" · p50 {result.p50_ms:.0f} ms per alert"
     )
+    if result.team_accuracy is not None:
+        console.print(f"team accuracy (proposed assignment group vs the alert's team) {result.team_accuracy:.3f}")
     table = Table(title="reliability: predicted confidence vs observed accuracy of the first step")
     for column in ("confidence bin", "alerts", "mean confidence", "accuracy"):
         table.add_column(column, justify="right")

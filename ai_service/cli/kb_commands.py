@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from ai_service.cli.console import console
+from ai_service.cli.console import console, err_console
 from ai_service.cli.progress import progress_bar
 from ai_service.config import get_settings
 from ai_service.knowledge import service, store
@@ -47,7 +48,7 @@ def print_ingest_report(report: service.IngestReport, *, as_json: bool = False) 
         )
         return
     for failed in report.failed:
-        console.print(f"[red]failed[/]: {failed.error}", markup=True)
+        err_console.print(f"[red]failed[/]: {escape(str(failed.error))}", markup=True)
     table = Table(title="runbook ingest" + (" (dry run: nothing written)" if report.dry_run else ""))
     for column in (
         "files",
@@ -189,6 +190,32 @@ def reembed_cmd(
     console.print(f"all vectors now from {report.model} ({report.dimension}-d), {report.seconds:.1f} s")
 
 
+@kb_app.command("relabel")
+def relabel_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Relabel runbooks and incident signatures with the failure taxonomy (docs/taxonomy.md); idempotent.
+
+    For a knowledge base stored before failure types came from the taxonomy: signature ids and history stay,
+    their failure type and error class become the taxonomy's, and the relabelled ones are embedded again.
+
+    Example: nocai kb relabel
+    """
+    settings = get_settings()
+    with connect(autocommit=True) as conn:
+        embedder = service.prepare_embedder(conn, settings)
+        report = service.relabel_knowledge_base(conn, embedder)
+    if as_json:
+        typer.echo(json.dumps(vars(report), indent=2))
+        return
+    console.print(
+        f"runbooks: {report.runbooks_relabelled} of {report.runbooks} relabelled; "
+        f"signatures: {report.signatures_relabelled} of {report.signatures} relabelled "
+        f"({report.texts_embedded} embedded again) in {report.seconds:.1f} s",
+        markup=False,
+    )
+
+
 @ingest_app.command("incidents")
 def ingest_incidents_cmd(
     files: Annotated[list[Path], typer.Argument(help="ServiceNow CSV exports or JSON Lines files.")],
@@ -219,9 +246,9 @@ def print_incident_report(report: IncidentIngestReport, *, as_json: bool = False
         typer.echo(json.dumps(vars(report), indent=2, default=str))
         return
     for error in report.errors:
-        console.print(f"[red]error[/]: {error}", markup=True)
+        err_console.print(f"[red]error[/]: {escape(str(error))}", markup=True)
     for warning in report.warnings:
-        console.print(f"warning: {warning}")
+        err_console.print(f"warning: {warning}", markup=False)
     table = Table(title="incident import" + (" (dry run: nothing written)" if report.dry_run else ""))
     for column in (
         "files",

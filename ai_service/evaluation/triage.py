@@ -5,6 +5,11 @@ holding the given runbooks. Measured: the runbook of the plan's first step again
 field (top-1), the triage severity against the rule's ``severity`` label, the no-match rate (on answerable and,
 separately, unanswerable alerts), and how well confidence means what it says: a reliability table (bins of
 predicted confidence against observed accuracy of the first step) and its expected calibration error (ECE).
+When alerts carry the team that owns them (``team``, else ``runbook_group``), the proposed assignment group is
+measured against it: ``team_accuracy`` over the answerable alerts that carry one (an alert routed nowhere counts
+as wrong), ``team_accuracy_unanswerable`` the same over the unanswerable ones, and ``misrouted_unanswerable`` the
+share of those sent to a wrong team (routed nowhere is not misrouted). Out-of-domain alerts have no team: any
+routing of theirs counts in ``out_of_domain_routed_rate``.
 
 Everything learned is measured out of sample, with 5-fold cross-validation grouped by alertname: each alert is
 triaged with the abstention rule fitted without its alertname (the same folds as ``nocai eval retrieval``), and
@@ -63,6 +68,13 @@ class TriageEvaluation:
     ece_planned: float = 0.0
     #: Share of the out-of-domain alerts that got an explicit no-match (None without an out-of-domain set).
     out_of_domain_no_match_rate: float | None = None
+    #: Share of the answerable alerts carrying a team whose proposed assignment group is that team (None: no alert
+    #: carries one); the same over the unanswerable alerts; the share of those routed to a wrong team.
+    team_accuracy: float | None = None
+    team_accuracy_unanswerable: float | None = None
+    misrouted_unanswerable: float | None = None
+    #: Share of the out-of-domain alerts that were routed to any team (they belong to none).
+    out_of_domain_routed_rate: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -105,7 +117,7 @@ def evaluate(
     if out_of_domain_file:
         labelled += [(row, None) for row in _alerts(out_of_domain_file)]
     rules, fitted = _held_out_rules(conn, embedder, runbooks_dir, alerts_file, no_runbook_file)
-    records, ood_no_match, timings = [], [], []
+    records, ood_no_match, ood_routed, timings = [], [], [], []
     for index, (row, answerable) in enumerate(labelled):
         labels = {k: v for k, v in (row.get("labels") or {}).items() if k != "alertname"}
         payload = {
@@ -123,6 +135,7 @@ def evaluate(
         outcome = triage_incident(conn, embedder, alert, intake.incident_id, policy=policy, calibration=rule)
         if answerable is None:
             ood_no_match.append(outcome.triage.no_match)
+            ood_routed.append(outcome.triage.assignment_group is not None)
             continue
         timings.append(outcome.seconds)
         first = outcome.plan.recommendations[0].runbook_id if outcome.plan.recommendations else None
@@ -141,6 +154,9 @@ def evaluate(
                 "no_match": outcome.triage.no_match,
                 "first_step_runbook": paths.get(first) if first else None,
                 "correct": bool(first and paths.get(first) in golds),
+                "assignment_group": outcome.triage.assignment_group,
+                "assignment_group_source": outcome.triage.assignment_group_source,
+                "expected_team": expected_team(row),
             }
         )
     scaling = _cross_validated_confidence(records)
@@ -171,7 +187,38 @@ def evaluate(
             [{**r, "confidence": 0.0 if r["no_match"] else r["match_probability"]} for r in records]
         )[1],
         out_of_domain_no_match_rate=sum(ood_no_match) / len(ood_no_match) if ood_no_match else None,
+        **_team_figures(answer, unanswerable),
+        out_of_domain_routed_rate=sum(ood_routed) / len(ood_routed) if ood_routed else None,
     )
+
+
+def expected_team(row: dict[str, Any]) -> str | None:
+    """The team that owns a labelled alert: its ``team``, else its ``runbook_group`` (None: not labelled)."""
+    for key in ("team", "runbook_group"):
+        value = row.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _team_figures(answer: list[dict[str, Any]], unanswerable: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Team accuracy over the alerts that carry a team (see the module docstring)."""
+
+    def share(records: list[dict[str, Any]], *, misrouted: bool = False) -> float | None:
+        labelled = [r for r in records if r["expected_team"]]
+        if not labelled:
+            return None
+        if misrouted:
+            hits = [r for r in labelled if r["assignment_group"] not in (None, r["expected_team"])]
+        else:
+            hits = [r for r in labelled if r["assignment_group"] == r["expected_team"]]
+        return len(hits) / len(labelled)
+
+    return {
+        "team_accuracy": share(answer),
+        "team_accuracy_unanswerable": share(unanswerable),
+        "misrouted_unanswerable": share(unanswerable, misrouted=True),
+    }
 
 
 def _held_out_rules(

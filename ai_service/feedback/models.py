@@ -8,7 +8,7 @@
 Each is stored with who, when, what nocai had proposed and the difference. What it teaches is kept in track
 records that the next triage reads: the signatures' (confirmed and refuted matches, confirmed fixes), the steps'
 (:class:`ai_service.resolution.models.StepRecord`), and per alert pattern the runbooks named right or wrong
-(:class:`RunbookChoice`).
+(:class:`RunbookChoice`) and the assignment group a responder corrected a triage to (:class:`AssignmentCorrection`).
 """
 
 from __future__ import annotations
@@ -97,6 +97,15 @@ class RunbookChoice(BaseModel):
     def net(self) -> int:
         """Right votes minus wrong ones: above zero it is the runbook for the pattern; below, it is left out."""
         return self.right_votes - self.wrong_votes
+
+
+class AssignmentCorrection(BaseModel):
+    """The latest assignment group a responder corrected a triage to, on an incident of an alert pattern."""
+
+    feedback_id: uuid.UUID
+    assignment_group: str
+    user_name: str | None
+    created_at: datetime
 
 
 class RunbookDraft(BaseModel):

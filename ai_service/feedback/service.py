@@ -9,6 +9,8 @@ triage reads.
   values) is a vote, one per incident: a runbook with more right votes than wrong ones becomes the pattern's
   (the next alert of that pattern gets its plan), one with more wrong votes is left out. Two causes behind one
   alertname cancel out rather than exclude each other.
+* **An assignment group corrected** on a triage routes the next alerts of the same pattern to that group (the
+  latest correction wins; it comes above the runbook's team and the signatures' history).
 * **A step's outcome** (fixed it, did nothing, made it worse, skipped) goes into the step's record, which orders
   later plans within a phase and is shown with the step ("fixed it 7 of 9 times").
 * **The first "fixed it"** on an incident counts one confirmed fix for the signatures whose history the plan used,

@@ -11,6 +11,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from ai_service.feedback.models import (
+    AssignmentCorrection,
     FeedbackRecord,
     FeedbackType,
     IncidentFacts,
@@ -173,6 +174,19 @@ def runbook_choices(conn: psycopg.Connection, pattern: str) -> list[RunbookChoic
             " WHERE pattern = %s ORDER BY right_votes - wrong_votes DESC, updated_at DESC, runbook_id",
             (pattern,),
         ).fetchall()
+
+
+def assignment_correction(conn: psycopg.Connection, pattern: str) -> AssignmentCorrection | None:
+    """The assignment group a responder most recently corrected a triage of ``pattern`` to (None: never)."""
+    with conn.cursor(row_factory=class_row(AssignmentCorrection)) as cur:
+        return cur.execute(
+            "SELECT f.id AS feedback_id, f.diff -> 'assignment_group' ->> 'now' AS assignment_group, f.user_name,"
+            " f.created_at FROM feedback AS f JOIN incidents AS i ON i.id = f.incident_id"
+            " WHERE i.pattern = %s AND f.feedback_type = 'triage' AND f.kind = 'correct'"
+            " AND f.diff -> 'assignment_group' ->> 'now' IS NOT NULL"
+            " ORDER BY f.created_at DESC, f.id DESC LIMIT 1",
+            (pattern,),
+        ).fetchone()
 
 
 # --- draft runbooks -------------------------------------------------------------------------------------------

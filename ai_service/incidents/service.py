@@ -78,7 +78,7 @@ def judge(
     options = _taught_options(conn, alert)
     query = build_query(alert, include_alertname=include_alertname)
     result = search(conn, embedder, query, options, calibration=calibration, pool=pool)
-    triage = classify(alert, result, calibration)
+    triage = _taught_routing(conn, alert, classify(alert, result, calibration))
     plan = build_plan(conn, result, triage, step_records=feedback_store.step_records(conn, _plan_candidates(result)))
     if settings is not None and settings.llm_url and plan.recommendations:
         triage, plan = _with_llm_advice(settings, alert, triage, plan, result)
@@ -112,6 +112,20 @@ def _taught_options(conn: psycopg.Connection, alert: NormalizedAlert) -> SearchO
         filters=replace(TRIAGE_SEARCH.filters, exclude_runbook_ids=wrong),
         chosen_runbook=right.runbook_id if right else None,
         chosen_votes=right.net if right else 0,
+    )
+
+
+def _taught_routing(conn: psycopg.Connection, alert: NormalizedAlert, triage: Triage) -> Triage:
+    """The triage with the assignment group responders last corrected this alert's pattern to, when they did:
+    a person's word on who owns it comes above the runbook's team and the signatures' history."""
+    correction = feedback_store.assignment_correction(conn, alert_pattern(alert))
+    if correction is None:
+        return triage
+    return triage.model_copy(
+        update={
+            "assignment_group": correction.assignment_group,
+            "assignment_group_source": f"feedback {correction.feedback_id}",
+        }
     )
 
 

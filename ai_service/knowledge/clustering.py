@@ -14,9 +14,10 @@ below can be imported from this module):
    least the threshold. The threshold (:data:`DEFAULT_THRESHOLD`) was chosen by measurement
    (``bench/bench_clustering.py``).
 4. :func:`describe_clusters` / :func:`describe_cluster` (:mod:`.clustering_describe`) - a
-   :class:`SignatureDraft` per cluster: failure type and symptoms from the cluster's distinctive phrases
-   (class-based TF-IDF against the other clusters), error class from keyword evidence (:data:`ERROR_CLASSES`),
-   the usual assignment group / impact / urgency, the runbook steps cited in close notes, the centroid.
+   :class:`SignatureDraft` per cluster: failure type and error class from the failure taxonomy
+   (:func:`signature_label`: the cited runbook's type, else the members' evidence), symptoms from the cluster's
+   distinctive phrases (class-based TF-IDF against the other clusters), the usual assignment group / impact /
+   urgency, the runbook steps cited in close notes, the centroid.
 5. :func:`assign_to_signatures` (:mod:`.clustering_linkage`) - later batches: each new incident joins the most
    similar existing signature when the mean similarity to its members reaches the same threshold, or forms a
    new signature with other new incidents; incidents whose number a signature already holds are skipped, never
@@ -50,6 +51,7 @@ from ai_service.knowledge.clustering_describe import (
     cited_step_ids,
     describe_cluster,
     describe_clusters,
+    signature_label,
     signature_text,
     term_background,
 )
@@ -93,6 +95,7 @@ __all__ = [
     "make_cluster",
     "score_clustering",
     "signature_id_for",
+    "signature_label",
     "signature_text",
     "term_background",
 ]

@@ -1,34 +1,41 @@
 """A cluster of incidents described as a :class:`SignatureDraft`: failure type, error class, symptoms and the rest.
 
-Failure type and symptoms are the cluster's distinctive phrases (class-based TF-IDF against the other
-clusters: :class:`TermBackground`); the error class comes from keyword evidence (:data:`ERROR_CLASSES`), else
-the ServiceNow category; assignment group, impact and urgency are the usual values; the runbook steps are those
-cited in close notes; centroid and cohesion come from the members' vectors.
+The failure type is a type of the failure taxonomy (:mod:`ai_service.taxonomy`, :func:`signature_label`): the
+type of the runbook the members' close notes cite when that runbook has one (history wins), else the type with
+the most evidence in the members' text, and ``unknown`` without any. The error class is the failure type's; for
+an ``unknown`` type it comes from keyword evidence (:data:`ERROR_CLASSES`), else the ServiceNow category.
+Symptoms are the cluster's distinctive phrases (class-based TF-IDF against the other clusters:
+:class:`TermBackground`); so is ``label_phrase``, the readable phrase a new signature's id is made from.
+Assignment group, impact and urgency are the usual values; the runbook steps are those cited in close notes;
+centroid and cohesion come from the members' vectors.
 
 What this module must never do: depend on the order of dictionaries or sets for its output (same clusters,
-same descriptions), or return a draft with an empty failure type, error class or symptom list.
+same descriptions), return a draft with an empty failure type, error class or symptom list, or a failure type
+outside the taxonomy.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
+from ai_service import taxonomy
 from ai_service.knowledge import texts
 from ai_service.knowledge.clustering_linkage import Cluster, check_vectors, make_cluster
 from ai_service.knowledge.clustering_text import incident_text
 from ai_service.knowledge.incidents import IncidentRecord
 
-#: The error classes, and the keyword evidence for each (regular expressions on lower-cased text). A cluster's
-#: class is the one whose evidence appears in the most of its incidents (symptom text counts fully, close
-#: notes half); ties go to the earlier class in this table, which runs from specific to general. Without any
-#: evidence the ServiceNow category/subcategory decides (:data:`_CATEGORY_CLASSES`), else ``unknown``.
+#: The keyword evidence for each error class (regular expressions on lower-cased text), read when the failure
+#: type is ``unknown`` (else the class is the failure type's) and to pick the phrase a signature id is made from.
+#: The keyword class is the one whose evidence appears in the most of the incidents (symptom text counts fully,
+#: close notes half); ties go to the earlier class in this table, which runs from specific to general. Without
+#: any evidence the ServiceNow category/subcategory decides (:data:`_CATEGORY_CLASSES`), else ``unknown``.
 ERROR_CLASSES: dict[str, tuple[str, ...]] = {
     "certificate": (
         r"\bcert(?:ificate)?s?\b", r"\btls\b", r"\bssl\b", r"\bx\.?509\b", r"\bhandshake", r"\bcert-manager\b",
@@ -81,19 +88,8 @@ ERROR_CLASSES: dict[str, tuple[str, ...]] = {
         r"\bresponse times?\b", r"\bdegraded\b", r"\bthrottl", r"\bsaturat", r"\bhang(?:s|ing)?\b",
     ),
 }  # fmt: skip
-ERROR_CLASS_NAMES: tuple[str, ...] = (
-    "resource_exhaustion",
-    "connectivity",
-    "configuration",
-    "certificate",
-    "dependency",
-    "data_integrity",
-    "performance",
-    "capacity",
-    "access",
-    "hardware",
-    "unknown",
-)
+#: The error class vocabulary, defined once in :mod:`ai_service.taxonomy`.
+ERROR_CLASS_NAMES: tuple[str, ...] = taxonomy.ERROR_CLASS_NAMES
 
 
 def _word_set(words: str) -> frozenset[str]:
@@ -225,7 +221,10 @@ class SignatureDraft:
     later to grow the signature, so store them; the ``embedding`` column is the vector of :func:`signature_text`,
     not the centroid. ``members`` are the incidents' positions in the input that was described. ``failure_type``
     is a label, not a key: two signatures may share it. ``match_count`` and ``resolution_success_count`` are
-    triage's business and start at zero.
+    triage's business and start at zero. ``label_phrase`` and ``keyword_class`` (the cluster's most distinctive
+    phrase, and the error class of its keywords) are what a new signature's id is made from
+    (:func:`signature_id_for`): ids were made from them before failure types came from the taxonomy, and still
+    are, so that the same incidents get the same ids.
     """
 
     failure_type: str
@@ -244,6 +243,8 @@ class SignatureDraft:
     cohesion: float
     size: int
     members: tuple[int, ...] = ()
+    label_phrase: str = ""
+    keyword_class: str = ""
 
     @property
     def resolution_refs(self) -> tuple[str, ...]:
@@ -318,8 +319,8 @@ def _pick_symptoms(scored: list[_Phrase], size: int, fallback: str) -> tuple[str
     return tuple(phrase.text for phrase in chosen) or (fallback,)
 
 
-def _failure_type(scored: list[_Phrase], evidence: re.Pattern[str] | None, error_class: str) -> str:
-    """snake_case label: the most distinctive phrase of at most four words - or, when almost as distinctive,
+def _label_phrase(scored: list[_Phrase], evidence: re.Pattern[str] | None, error_class: str) -> str:
+    """snake_case phrase: the most distinctive phrase of at most four words - or, when almost as distinctive,
     the best one that carries evidence of the error class (``printer_jammed`` rather than ``jobs_sit_queue``)."""
     candidates = [phrase for phrase in scored[:_LABEL_CANDIDATES] if phrase.text.count(" ") < 4]
     if not candidates:
@@ -335,6 +336,43 @@ def _failure_type(scored: list[_Phrase], evidence: re.Pattern[str] | None, error
     words = [word for word in best.text.split() if word not in _LABEL_SKIP]
     label = re.sub(r"[^a-z0-9]+", "_", "_".join(words)).strip("_")[:48].rstrip("_")
     return label or error_class
+
+
+def _runbook_of_step(step_id: str) -> str:
+    return step_id.rsplit("-S", 1)[0]
+
+
+def signature_label(
+    records: Sequence[IncidentRecord],
+    texts: Sequence[str],
+    cited: Sequence[tuple[str, int]],
+    runbook_types: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
+    """(failure type, error class) of a signature whose members are ``records`` (with their incident ``texts``)
+    and whose close notes cite the steps ``cited`` (``(step_id, times)``, see :func:`cited_step_ids`).
+
+    History wins: when cited steps belong to runbooks with a failure type (``runbook_types``: runbook_id ->
+    type), the type cited most often (ties: taxonomy order). Otherwise the type with the most evidence in the
+    members (each incident's text counts 2, its close notes 1 when the text has none; ties: taxonomy order);
+    ``unknown`` without any. The error class is the failure type's, or for ``unknown`` the keyword class."""
+    history: dict[str, float] = defaultdict(float)
+    for step_id, times in cited:
+        runbook_type = (runbook_types or {}).get(_runbook_of_step(step_id))
+        if taxonomy.is_known(runbook_type):
+            history[runbook_type] += times  # type: ignore[index]
+    failure_type = taxonomy.best(history)
+    if failure_type == taxonomy.UNKNOWN:
+        scores: dict[str, float] = defaultdict(float)
+        for record, text in zip(records, texts, strict=True):
+            in_text = set(taxonomy.evidence(text))
+            for type_id in in_text:
+                scores[type_id] += 2
+            for type_id in set(taxonomy.evidence(record.close_notes or "")) - in_text:
+                scores[type_id] += 1
+        failure_type = taxonomy.best(scores)
+    if taxonomy.is_known(failure_type):
+        return failure_type, taxonomy.error_class_of(failure_type)
+    return failure_type, _error_class(records, texts)
 
 
 def _error_class(records: Sequence[IncidentRecord], texts: Sequence[str]) -> str:
@@ -388,13 +426,15 @@ def describe_cluster(
     embeddings: np.ndarray | None = None,
     texts: Sequence[str] | None = None,
     known_step_ids: Iterable[str] | None = None,
+    runbook_types: Mapping[str, str] | None = None,
 ) -> SignatureDraft:
     """The :class:`SignatureDraft` of one cluster; ``records`` (and ``texts``, ``embeddings``) are the whole
     input the cluster's member positions index, ``background`` the phrase statistics of all clusters
     (:func:`term_background`). A bare list of positions needs ``embeddings`` for the centroid.
 
-    * ``failure_type``: the cluster's most distinctive phrase(s) as snake_case (``disk_space_usage``);
-    * ``error_class``: see :data:`ERROR_CLASSES`;
+    * ``failure_type`` / ``error_class``: see :func:`signature_label` (``runbook_types``: runbook_id -> failure
+      type of the stored runbooks, whose citations decide);
+    * ``label_phrase``: the cluster's most distinctive phrase(s) as snake_case (``disk_space_usage``);
     * ``symptoms``: 3-8 distinctive phrases most incidents share (never empty);
     * ``assignment_group``/``impact``/``urgency``: the most common values;
     * ``service``: the subcategory (else category) shared by two thirds of the incidents, as a slug;
@@ -410,7 +450,9 @@ def describe_cluster(
     members = [records[index] for index in found.members]
     member_texts = [texts[index] if texts is not None else incident_text(records[index]) for index in found.members]
     scored = _scored_phrases(member_texts, background)
-    error_class = _error_class(members, member_texts)
+    keyword_class = _error_class(members, member_texts)
+    cited = cited_step_ids(members, known_step_ids=known_step_ids)
+    failure_type, error_class = signature_label(members, member_texts, cited, runbook_types)
     fallback = member_texts[0].rstrip(".")[:80] or error_class
     opened = [record.opened_at for record in members if record.opened_at is not None]
     cmdb_ci = _consistent([record.cmdb_ci for record in members])
@@ -418,7 +460,7 @@ def describe_cluster(
         [record.category for record in members]
     )
     return SignatureDraft(
-        failure_type=_failure_type(scored, _EVIDENCE.get(error_class), error_class),
+        failure_type=failure_type,
         error_class=error_class,
         symptoms=_pick_symptoms(scored, found.size, fallback),
         assignment_group=_most_common(record.assignment_group for record in members),
@@ -429,11 +471,13 @@ def describe_cluster(
         affected_service=cmdb_ci,
         source_incident_ids=tuple(sorted({record.number for record in members})),
         last_seen_at=max(opened) if opened else None,
-        cited_step_ids=cited_step_ids(members, known_step_ids=known_step_ids),
+        cited_step_ids=cited,
         centroid=found.centroid,
         cohesion=found.cohesion,
         size=found.size,
         members=found.members,
+        label_phrase=_label_phrase(scored, _EVIDENCE.get(keyword_class), keyword_class),
+        keyword_class=keyword_class,
     )
 
 
@@ -443,13 +487,17 @@ def describe_clusters(
     *,
     texts: Sequence[str] | None = None,
     known_step_ids: Iterable[str] | None = None,
+    runbook_types: Mapping[str, str] | None = None,
 ) -> list[SignatureDraft]:
     """:func:`describe_cluster` for each cluster, against the background of all of them (same order)."""
     all_texts = list(texts) if texts is not None else [incident_text(record) for record in records]
     background = term_background([[all_texts[index] for index in cluster.members] for cluster in clusters])
     known = set(known_step_ids) if known_step_ids is not None else None
     return [
-        describe_cluster(records, cluster, background, texts=all_texts, known_step_ids=known) for cluster in clusters
+        describe_cluster(
+            records, cluster, background, texts=all_texts, known_step_ids=known, runbook_types=runbook_types
+        )
+        for cluster in clusters
     ]
 
 

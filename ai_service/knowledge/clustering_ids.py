@@ -47,19 +47,22 @@ _SIGNATURE_ID = re.compile(r"^SIG-([A-Z0-9]+)-(\d+)$")
 
 
 def _prefix(draft: SignatureDraft) -> str:
-    for text in (draft.failure_type.replace("_", " "), *draft.symptoms):
+    # The draft's distinctive phrase and keyword class, not its taxonomy label: ids were made from these before
+    # failure types came from the taxonomy, and the same incidents must keep getting the same ids.
+    phrase = draft.label_phrase or draft.failure_type
+    for text in (phrase.replace("_", " "), *draft.symptoms):
         for word in text.split():
             for prefix, words in _PREFIX_WORDS:
                 if word in words:
                     return prefix
-    return _CLASS_PREFIX.get(draft.error_class, "MISC")
+    return _CLASS_PREFIX.get(draft.keyword_class or draft.error_class, "MISC")
 
 
 def signature_id_for(draft: SignatureDraft, taken: set[str] | frozenset[str]) -> str:
     """A readable id ``SIG-<PREFIX>-<NNN>`` not in ``taken``: the prefix names the domain (DISK, MEM, DB,
-    TLS, ...; from the failure type, else the symptoms, else the error class) and the number is one more than
-    the highest already taken with that prefix. Pure: add the result to ``taken`` before naming the next draft
-    (or use :func:`assign_signature_ids`)."""
+    TLS, ...; from the distinctive phrase, else the symptoms, else the keyword error class) and the number is
+    one more than the highest already taken with that prefix. Pure: add the result to ``taken`` before naming
+    the next draft (or use :func:`assign_signature_ids`)."""
     prefix = _prefix(draft)
     highest = 0
     for existing in taken:

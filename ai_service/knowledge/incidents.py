@@ -38,6 +38,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ai_service.errors import InputError
+from ai_service.knowledge.parsers.schema import yaml_problem
 
 __all__ = [
     "FIELDS",
@@ -205,11 +206,20 @@ def load_mapping(mapping: ColumnMapping | Mapping[str, Any] | str | Path) -> Col
             data: Any = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
         except OSError as exc:
             raise InputError(f"{path}: cannot read the column mapping: {exc.strerror or exc}") from exc
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        except UnicodeDecodeError as exc:
             raise InputError(
-                f"{at}: the column mapping is not valid YAML: {getattr(exc, 'problem', None) or exc}",
+                f"{path}: the column mapping is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
+            ) from exc
+        except RecursionError:
+            raise InputError(
+                f"{path}: the column mapping is nested too deeply to read",
+                hint="write one 'field: Column name' per line (see docs/incident-import.md)",
+            ) from None
+        except yaml.YAMLError as exc:
+            line, _, problem, _ = yaml_problem(exc)
+            at = f"{path}:{line}" if line is not None else str(path)
+            raise InputError(
+                f"{at}: the column mapping is not valid YAML: {problem}",
                 hint="write one 'field: Column name' per line; quote column names that contain ':' or '#'",
             ) from exc
     else:
@@ -461,11 +471,20 @@ def _jsonl_rows(text: str, path: Path, mapping: ColumnMapping) -> Iterator[_Row]
         if not raw.strip():
             continue
         try:
-            item = json.loads(raw)
+            # strict=False: a raw tab or control character inside a string is read as what it is (a NUL is
+            # then refused with its column, as in a CSV).
+            item = json.loads(raw, strict=False)
         except json.JSONDecodeError as exc:
             error = InputError(
                 f"{path}:{line}:{exc.colno}: not valid JSON: {exc.msg}",
                 hint="each line must be one complete JSON object",
+            )
+            yield _Row(line, {}, {}, error)
+            continue
+        except RecursionError:
+            error = InputError(
+                f"{path}:{line}: the JSON is nested too deeply to read",
+                hint="each line must be one flat JSON object with the incident's fields as keys",
             )
             yield _Row(line, {}, {}, error)
             continue
@@ -534,11 +553,24 @@ def _column_label(row: _Row, name: str) -> str:
     return f"column {column!r}" if header_key(column) == name else f"column {column!r} ({name})"
 
 
+# What PostgreSQL text cannot hold: NUL, and UTF-16 surrogates left unpaired (a JSON "\\ud800" alone).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable_name(raw: str) -> str:
+    return "a NUL byte (0x00)" if "\x00" in raw else "an unpaired UTF-16 surrogate"
+
+
 def _record(
     row: _Row, path: Path, formats: tuple[str, ...], tz: tzinfo, errors: list[InputError]
 ) -> IncidentRecord | None:
     data: dict[str, Any] = {"source": str(path), "line": row.line}
     problems: list[str] = []
+    unstorable = [name for name, raw in row.values.items() if _UNSTORABLE.search(raw)]
+    if unstorable:
+        what = _unstorable_name("".join(row.values[name] for name in unstorable))
+        labels = ", ".join(_column_label(row, name) for name in unstorable)
+        problems.append(f"{labels} hold{'s' if len(unstorable) == 1 else ''} {what}, which PostgreSQL cannot store")
     for name in FIELDS:
         raw = row.values.get(name, "")
         value = raw.strip()
@@ -558,6 +590,8 @@ def _record(
         hints = []
         if any(problem.endswith(("empty", "missing")) for problem in problems):
             hints.append("every incident needs a number and a short description")
+        if any("cannot store" in problem for problem in problems):
+            hints.append("remove the NUL bytes (tr -d '\\000' < in.csv > out.csv) or export the file again as UTF-8")
         if any("date-time" in problem for problem in problems):
             hints.append(
                 "write it as YYYY-MM-DD HH:MM:SS, or add the export's format to date_formats in the mapping "

@@ -22,7 +22,7 @@ from datetime import date
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator
 
 from ai_service.vocabulary import Phase, RiskLevel
 
@@ -48,6 +48,10 @@ SLUG_PATTERN = r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$"
 
 NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, pattern=SLUG_PATTERN, max_length=200)]
+#: A team name as people write it ("DBA Team", "Backup & Storage"); the same length limit as an assignment group.
+TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+#: A runbook's owning team may be given as ``team``, ``owner`` or ``owning_team`` (the first one present counts).
+TEAM_ALIASES = AliasChoices("team", "owner", "owning_team")
 
 
 def make_step_id(runbook_id: str, position: int) -> str:
@@ -114,6 +118,7 @@ class ParsedRunbook(BaseModel):
     title: NonEmptyText
     service: str | None = None
     component: str | None = None
+    team: str | None = Field(default=None, description="The owning team: declared, else the file's folder")
     tags: list[str] = Field(default_factory=list)
     last_reviewed: date | None = None
     description: str | None = None
@@ -160,6 +165,7 @@ class RunbookDocument(BaseModel):
     title: NonEmptyText
     service: NonEmptyText | None = None
     component: NonEmptyText | None = None
+    team: TeamName | None = Field(default=None, validation_alias=TEAM_ALIASES)
     tags: list[NonEmptyText] = Field(default_factory=list)
     last_reviewed: date | None = None
     description: str | None = None
@@ -181,6 +187,7 @@ class FrontMatter(BaseModel):
     title: NonEmptyText | None = None
     service: NonEmptyText | None = None
     component: NonEmptyText | None = None
+    team: TeamName | None = Field(default=None, validation_alias=TEAM_ALIASES)
     tags: list[NonEmptyText] = Field(default_factory=list)
     last_reviewed: date | None = None
     description: str | None = None

@@ -12,6 +12,10 @@ How a run keeps its promises:
 * **One transaction per file.** A crash leaves every earlier file committed and the current one untouched; the
   next run finds the committed files unchanged and completes the rest. One bad file is reported and the others
   go on.
+* **Labels follow the knowledge.** Each runbook gets its owning team (declared, else its folder) and its failure
+  type (:mod:`ai_service.knowledge.labels`). An unchanged file stored before runbooks had them is parsed again
+  only to fill them in (nothing is embedded). When a run changes any runbook's failure type, the signatures whose
+  history cites that runbook are relabelled too (:func:`relabel_knowledge_base` does all of it on demand).
 
 This module decides; ``store.py`` holds the SQL. It never prints: callers pass a progress callback.
 """
@@ -32,8 +36,10 @@ from ai_service.config import Settings
 from ai_service.errors import ConfigurationError, InputError, NocaiError
 from ai_service.knowledge import store, texts
 from ai_service.knowledge.embeddings import Embedder, content_hash, create_embedder
+from ai_service.knowledge.labels import runbook_failure_type
 from ai_service.knowledge.models import ParsedRunbook, ParsedStep
 from ai_service.knowledge.parsers import SUPPORTED_SUFFIXES, iter_runbook_files, parse_runbook_file
+from ai_service.knowledge.signatures import SignatureRelabel, relabel_signatures
 from db import migrate, vectors
 
 Progress = Callable[[str, int, int], None]
@@ -52,6 +58,8 @@ class FileOutcome:
     steps_unchanged: int = 0
     steps_removed: int = 0
     error: str | None = None
+    #: An unchanged file whose team and failure type were filled in (stored before runbooks had them).
+    relabelled: bool = False
 
 
 @dataclass
@@ -61,6 +69,9 @@ class IngestReport:
     embeddings_reused: int = 0
     seconds: float = 0.0
     dry_run: bool = False
+    #: Runbooks whose failure type changed with this run, and signatures relabelled because of it.
+    runbooks_relabelled: int = 0
+    signatures_relabelled: int = 0
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -198,6 +209,7 @@ def ingest_runbooks(
     owners = store.runbook_source_paths(conn)
     claimed: dict[str, str] = {}
     planned: list[_Planned] = []
+    unlabelled: list[tuple[Path, Path, FileOutcome]] = []
 
     for index, (file, root) in enumerate(files, start=1):
         if progress:
@@ -212,6 +224,8 @@ def ingest_runbooks(
                 outcome.runbook_id = state.runbook_id
                 outcome.steps_unchanged = state.step_count
                 claimed[state.runbook_id] = str(file)
+                if not state.labelled:
+                    unlabelled.append((file, root, outcome))
                 continue
             runbook = parse_runbook_file(file, root)
             outcome.runbook_id = runbook.runbook_id
@@ -241,6 +255,8 @@ def ingest_runbooks(
         report.seconds = time.perf_counter() - started
         return report
 
+    labels_before = store.runbook_failure_types(conn)
+    _fill_labels(conn, unlabelled)
     vectors = _embed_planned(conn, embedder, planned, report, progress)
     for index, plan in enumerate(planned, start=1):
         if progress:
@@ -258,6 +274,86 @@ def ingest_runbooks(
                     outcome.steps_removed = store.delete_runbook(conn, runbook_id=outcome.runbook_id)
     if planned or any(f.status == "removed" for f in report.files):
         store.refresh_term_stats(conn, ["runbooks", "runbook_steps"])  # BM25 document frequencies follow the corpus
+    with conn.transaction():
+        _relabel_runbooks(conn)
+    labels_after = store.runbook_failure_types(conn)
+    report.runbooks_relabelled = sum(
+        1 for runbook_id, label in labels_after.items() if labels_before.get(runbook_id) != label
+    )
+    if labels_after != labels_before:  # signatures whose history cites a runbook take that runbook's failure type
+        report.signatures_relabelled = relabel_signatures(conn, embedder).relabelled
+        if report.signatures_relabelled:
+            store.refresh_term_stats(conn, ["incident_signatures"])  # their label is in their full text
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _fill_labels(conn: psycopg.Connection, unlabelled: list[tuple[Path, Path, FileOutcome]]) -> None:
+    """Team and failure type of unchanged files stored before runbooks had them: parsed again, nothing embedded."""
+    for file, root, outcome in unlabelled:
+        try:
+            runbook = parse_runbook_file(file, root)
+        except NocaiError as exc:
+            outcome.status = "failed"
+            outcome.error = str(exc)
+            continue
+        with conn.transaction():
+            store.update_runbook_labels(
+                conn, runbook_id=runbook.runbook_id, team=runbook.team, failure_type=parsed_failure_type(runbook)
+            )
+        outcome.relabelled = True
+
+
+def parsed_failure_type(runbook: ParsedRunbook) -> str:
+    """The failure type of a parsed runbook (:func:`ai_service.knowledge.labels.runbook_failure_type`)."""
+    return runbook_failure_type(runbook.title, runbook.description, runbook.service, runbook.component, runbook.tags)
+
+
+def _relabel_runbooks(conn: psycopg.Connection) -> tuple[int, int]:
+    """Give every stored runbook the failure type its stored text says; returns (runbooks, relabelled)."""
+    sources = store.runbook_label_sources(conn)
+    changed = {}
+    for source in sources:
+        label = runbook_failure_type(source.title, source.description, source.service, source.component, source.tags)
+        if label != source.failure_type:
+            changed[source.runbook_id] = label
+    store.set_runbook_failure_types(conn, failure_types=changed)
+    return len(sources), len(changed)
+
+
+@dataclass
+class RelabelReport:
+    """What :func:`relabel_knowledge_base` changed."""
+
+    runbooks: int = 0
+    runbooks_relabelled: int = 0
+    signatures: int = 0
+    signatures_relabelled: int = 0
+    texts_embedded: int = 0
+    seconds: float = 0.0
+
+
+def relabel_knowledge_base(conn: psycopg.Connection, embedder: Embedder) -> RelabelReport:
+    """Relabel every runbook and incident signature with the failure taxonomy (``nocai kb relabel``).
+
+    Runbooks get the failure type of their stored title, metadata and description; then signatures get the
+    failure type their members' text and their history say (the cited runbook's type wins) and the error class of
+    that type, and those whose label changed are embedded again (their vector's text starts with the label).
+    Signature ids, symptoms and everything else are left as they are. Idempotent: a second run changes nothing
+    and embeds nothing. Teams are not touched: they come from the runbook files (ingest them again to fill teams
+    of runbooks stored before runbooks had one). ``embedder`` must be the knowledge base's model
+    (:func:`prepare_embedder`).
+    """
+    started = time.perf_counter()
+    report = RelabelReport()
+    with conn.transaction():
+        report.runbooks, report.runbooks_relabelled = _relabel_runbooks(conn)
+        signatures: SignatureRelabel = relabel_signatures(conn, embedder)
+    if signatures.relabelled:
+        store.refresh_term_stats(conn, ["incident_signatures"])  # their label is in their full text
+    report.signatures = signatures.signatures
+    report.signatures_relabelled = signatures.relabelled
+    report.texts_embedded = signatures.texts_embedded
     report.seconds = time.perf_counter() - started
     return report
 
@@ -431,6 +527,8 @@ def _write(conn: psycopg.Connection, plan: _Planned, vectors: dict[str, np.ndarr
         last_reviewed_at=rb.last_reviewed,
         title_embedding=vectors[title_hash],
         title_embedding_sha256=title_hash,
+        team=rb.team,
+        failure_type=parsed_failure_type(rb),
     )
 
 

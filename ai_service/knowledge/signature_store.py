@@ -221,3 +221,75 @@ def refresh_centroids(conn: psycopg.Connection, signature_ids: Sequence[str] | N
     )
     cur = conn.execute(statement, {"all": signature_ids is None, "ids": list(signature_ids or [])})
     return cur.rowcount
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """A past incident's fields and the signature it belongs to (no vector: enough to label the signature)."""
+
+    number: str
+    fields: dict[str, object]
+    signature_id: str
+
+
+def _member_row(**columns: Any) -> MemberRow:
+    return MemberRow(
+        number=columns["number"],
+        fields={name: columns[name] for name in INCIDENT_FIELDS},
+        signature_id=columns["signature_id"],
+    )
+
+
+def signature_members(conn: psycopg.Connection) -> list[MemberRow]:
+    """Every past incident that belongs to a signature, in a stable order."""
+    statement = sql.SQL(
+        "SELECT {fields}, signature_id FROM historical_incidents WHERE signature_id IS NOT NULL"
+        " ORDER BY opened_at NULLS FIRST, number"
+    ).format(fields=sql.SQL(", ").join(map(sql.Identifier, INCIDENT_FIELDS)))
+    with conn.cursor(row_factory=kwargs_row(_member_row)) as cur:
+        return cur.execute(statement).fetchall()
+
+
+@dataclass(frozen=True)
+class SignatureLabelRow:
+    """A stored signature's label, the text its vector is made of, and that vector's hash."""
+
+    incident_signature_id: str
+    failure_type: str
+    error_class: str
+    symptoms: list[str]
+    resolution_refs: list[str]
+    embedding_sha256: str | None
+
+
+def signature_labels(conn: psycopg.Connection) -> list[SignatureLabelRow]:
+    """Every signature's failure type, error class, symptoms, resolution refs and vector hash, by id."""
+    with conn.cursor(row_factory=class_row(SignatureLabelRow)) as cur:
+        return cur.execute(
+            "SELECT incident_signature_id, failure_type, error_class, coalesce(symptoms, '{}') AS symptoms,"
+            " coalesce(resolution_refs, '{}') AS resolution_refs, embedding_sha256 FROM incident_signatures"
+            " ORDER BY incident_signature_id"
+        ).fetchall()
+
+
+def relabel_signature(
+    conn: psycopg.Connection,
+    *,
+    incident_signature_id: str,
+    failure_type: str,
+    error_class: str,
+    embedding: np.ndarray | None,
+    embedding_sha256: str,
+) -> None:
+    """Set a signature's failure type and error class, with the vector of its new text (None: keep the vector)."""
+    conn.execute(
+        "UPDATE incident_signatures SET failure_type = %s, error_class = %s,"
+        " embedding = coalesce(%s, embedding), embedding_sha256 = %s WHERE incident_signature_id = %s",
+        (
+            failure_type,
+            error_class,
+            Vector(embedding) if embedding is not None else None,
+            embedding_sha256,
+            incident_signature_id,
+        ),
+    )

@@ -11,6 +11,9 @@
 4. Every signature that gained or changed members is described again from all its members (failure type, error
    class, symptoms, most common assignment group / impact / urgency, the runbook steps the close notes cite,
    last seen) and its vector refreshed.
+5. Every other signature whose failure type or error class is no longer what its members and history say (a
+   knowledge base labelled before the failure taxonomy, or a cited runbook whose failure type changed) is
+   relabelled: :func:`relabel_signatures`.
 
 Writes happen in one transaction: an interrupted run leaves the previous state, and the next run does it all.
 """
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from ai_service import taxonomy
 from ai_service.errors import ConfigurationError, InputError
 from ai_service.knowledge import clustering, signature_store, store, texts
 from ai_service.knowledge.embeddings import Embedder, content_hash
@@ -161,12 +165,13 @@ def ingest_records(
         )
         touched = _grow_signatures(conn, report, threshold) | touched_by_update
         _describe(conn, embedder, touched)
-    if writes or touched:
+        relabelled = relabel_signatures(conn, embedder).relabelled
+    if writes or touched or relabelled:
         store.refresh_term_stats(conn, ["incident_signatures"])
     report.incidents_unassigned = signature_store.unassigned_incident_count(conn)
 
 
-def _record(row: signature_store.IncidentRow) -> IncidentRecord:
+def _record(row: signature_store.IncidentRow | signature_store.MemberRow) -> IncidentRecord:
     values = {k: v for k, v in row.fields.items() if v is not None}
     values.setdefault("description", "")
     values.setdefault("close_notes", "")
@@ -253,7 +258,9 @@ def _describe(conn: psycopg.Connection, embedder: Embedder, touched: set[str]) -
     ordered = sorted(groups)
     clusters = [clustering.make_cluster(tuple(groups[s]), vectors) for s in ordered]
     known_steps = store.step_ids(conn)
-    drafts = clustering.describe_clusters(records, clusters, known_step_ids=known_steps)
+    drafts = clustering.describe_clusters(
+        records, clusters, known_step_ids=known_steps, runbook_types=store.runbook_failure_types(conn)
+    )
     label_texts = []
     todo = []
     for signature_id, draft in zip(ordered, drafts, strict=True):
@@ -270,3 +277,80 @@ def _describe(conn: psycopg.Connection, embedder: Embedder, touched: set[str]) -
             embedding_sha256=content_hash(embedder.model_name, text),
             centroid=np.mean(vectors[groups[signature_id]], axis=0),
         )
+
+
+@dataclass
+class SignatureRelabel:
+    """What :func:`relabel_signatures` did: signatures looked at, relabelled, texts embedded for them."""
+
+    signatures: int = 0
+    relabelled: int = 0
+    texts_embedded: int = 0
+
+
+def relabel_signatures(conn: psycopg.Connection, embedder: Embedder) -> SignatureRelabel:
+    """Give every signature the failure type and error class its members and history say
+    (:func:`clustering.signature_label`), and a new vector when its text changed with them (the label is part
+    of it); everything else — id, symptoms, members, counters — stays. Idempotent.
+
+    A signature without stored tickets (migrated from an older install) is labelled from its resolution refs'
+    runbooks, else from its own words (old label and symptoms)."""
+    outcome = SignatureRelabel()
+    stored = signature_store.signature_labels(conn)
+    outcome.signatures = len(stored)
+    if not stored:
+        return outcome
+    groups: dict[str, list[IncidentRecord]] = defaultdict(list)
+    for member in signature_store.signature_members(conn):
+        groups[member.signature_id].append(_record(member))
+    runbook_types = store.runbook_failure_types(conn)
+    known_steps = store.step_ids(conn)
+    changes: list[tuple[signature_store.SignatureLabelRow, str, str, str]] = []  # row, type, class, text
+    for row in stored:
+        members = groups.get(row.incident_signature_id, [])
+        if members:
+            cited = clustering.cited_step_ids(members, known_step_ids=known_steps)
+            label = clustering.signature_label(
+                members, [clustering.incident_text(r) for r in members], cited, runbook_types
+            )
+        else:
+            label = _label_without_members(row, runbook_types)
+        if label != (row.failure_type, row.error_class):
+            changes.append((row, *label, texts.signature_text(*label, row.symptoms)))
+    if not changes:
+        return outcome
+    wanted: dict[str, str] = {}  # hash -> text of the vectors to make (a row whose text is unchanged keeps its own)
+    for row, *_, text in changes:
+        digest = content_hash(embedder.model_name, text)
+        if digest != row.embedding_sha256:
+            wanted[digest] = text
+    missing = sorted(wanted)
+    vectors = dict(zip(missing, embedder.embed([wanted[d] for d in missing]), strict=True)) if missing else {}
+    with conn.transaction():
+        for row, failure_type, error_class, text in changes:
+            digest = content_hash(embedder.model_name, text)
+            signature_store.relabel_signature(
+                conn,
+                incident_signature_id=row.incident_signature_id,
+                failure_type=failure_type,
+                error_class=error_class,
+                embedding=None if digest == row.embedding_sha256 else vectors[digest],
+                embedding_sha256=digest,
+            )
+    outcome.relabelled = len(changes)
+    outcome.texts_embedded = len(missing)
+    return outcome
+
+
+def _label_without_members(row: signature_store.SignatureLabelRow, runbook_types: dict[str, str]) -> tuple[str, str]:
+    """(failure type, error class) of a signature with no stored tickets: its history's runbooks, else its words."""
+    failure_type, _ = clustering.signature_label([], [], [(ref, 1) for ref in row.resolution_refs], runbook_types)
+    if failure_type == taxonomy.UNKNOWN:
+        if taxonomy.is_label(row.failure_type):  # labelled from its words before: the same words say the same
+            failure_type = row.failure_type
+        else:
+            failure_type = taxonomy.classify_text(" ".join([row.failure_type.replace("_", " "), *row.symptoms]))
+    if taxonomy.is_known(failure_type):
+        return failure_type, taxonomy.error_class_of(failure_type)
+    keep = row.error_class if row.error_class in taxonomy.ERROR_CLASS_NAMES else taxonomy.UNKNOWN
+    return failure_type, keep

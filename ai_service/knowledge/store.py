@@ -37,6 +37,9 @@ class RunbookState:
     content_sha256: str
     step_count: int
     missing_embeddings: int
+    #: False for a row stored before runbooks had a team and a failure type (migration 014): an unchanged file
+    #: still needs those filled in.
+    labelled: bool
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,8 @@ def runbook_states(conn: psycopg.Connection) -> dict[str, RunbookState]:
         rows = cur.execute(
             "SELECT r.runbook_id, r.source_path, r.content_sha256, r.step_count,"
             " (SELECT count(*) FROM runbook_steps AS s WHERE s.runbook_id = r.runbook_id AND s.embedding IS NULL)"
-            " + (r.embedding IS NULL)::int + (r.title_embedding IS NULL)::int AS missing_embeddings"
-            " FROM runbooks AS r"
+            " + (r.embedding IS NULL)::int + (r.title_embedding IS NULL)::int AS missing_embeddings,"
+            " r.failure_type IS NOT NULL AS labelled FROM runbooks AS r"
         ).fetchall()
     return {r.source_path: r for r in rows}
 
@@ -187,13 +190,15 @@ def upsert_runbook(
     last_reviewed_at: date | datetime | None,
     title_embedding: np.ndarray | None = None,
     title_embedding_sha256: str | None = None,
+    team: str | None = None,
+    failure_type: str | None = None,
 ) -> None:
     """Insert or update one runbooks row (``embedding`` None keeps the stored vector)."""
     conn.execute(
         "INSERT INTO runbooks (runbook_id, title, description, service, component, tags, format, source_path,"
         " content_sha256, document_id, step_count, search_text, embedding, embedding_sha256, last_reviewed_at,"
-        " title_embedding, title_embedding_sha256)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " title_embedding, title_embedding_sha256, team, failure_type)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (runbook_id) DO UPDATE SET title = EXCLUDED.title, description = EXCLUDED.description,"
         " service = EXCLUDED.service, component = EXCLUDED.component, tags = EXCLUDED.tags,"
         " format = EXCLUDED.format, source_path = EXCLUDED.source_path,"
@@ -202,7 +207,8 @@ def upsert_runbook(
         " embedding = coalesce(EXCLUDED.embedding, runbooks.embedding),"
         " embedding_sha256 = EXCLUDED.embedding_sha256, last_reviewed_at = EXCLUDED.last_reviewed_at,"
         " title_embedding = coalesce(EXCLUDED.title_embedding, runbooks.title_embedding),"
-        " title_embedding_sha256 = coalesce(EXCLUDED.title_embedding_sha256, runbooks.title_embedding_sha256)",
+        " title_embedding_sha256 = coalesce(EXCLUDED.title_embedding_sha256, runbooks.title_embedding_sha256),"
+        " team = EXCLUDED.team, failure_type = EXCLUDED.failure_type",
         (
             runbook_id,
             title,
@@ -221,8 +227,57 @@ def upsert_runbook(
             last_reviewed_at,
             Vector(title_embedding) if title_embedding is not None else None,
             title_embedding_sha256,
+            team,
+            failure_type,
         ),
     )
+
+
+def update_runbook_labels(conn: psycopg.Connection, *, runbook_id: str, team: str | None, failure_type: str) -> None:
+    """Set a runbook's owning team and failure type (an unchanged file stored before they existed)."""
+    conn.execute(
+        "UPDATE runbooks SET team = %s, failure_type = %s WHERE runbook_id = %s", (team, failure_type, runbook_id)
+    )
+
+
+@dataclass(frozen=True)
+class RunbookLabelSource:
+    """The stored columns a runbook's failure type is read from, and the failure type stored with them."""
+
+    runbook_id: str
+    title: str
+    description: str | None
+    service: str | None
+    component: str | None
+    tags: list[str]
+    failure_type: str | None
+
+
+def runbook_label_sources(conn: psycopg.Connection) -> list[RunbookLabelSource]:
+    """Every runbook's title, description, service, component, tags and stored failure type, by id."""
+    with conn.cursor(row_factory=class_row(RunbookLabelSource)) as cur:
+        return cur.execute(
+            "SELECT runbook_id, title, description, service, component,"
+            " ARRAY(SELECT jsonb_array_elements_text(tags)) AS tags, failure_type FROM runbooks ORDER BY runbook_id"
+        ).fetchall()
+
+
+def set_runbook_failure_types(conn: psycopg.Connection, *, failure_types: dict[str, str]) -> None:
+    """Store these failure types (runbook_id -> failure type)."""
+    if not failure_types:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE runbooks SET failure_type = %s WHERE runbook_id = %s",
+            [(failure_type, runbook_id) for runbook_id, failure_type in sorted(failure_types.items())],
+        )
+
+
+def runbook_failure_types(conn: psycopg.Connection) -> dict[str, str]:
+    """runbook_id -> failure type of every runbook that has one."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT runbook_id, failure_type FROM runbooks WHERE failure_type IS NOT NULL").fetchall()
+    return {r["runbook_id"]: r["failure_type"] for r in rows}
 
 
 def upsert_steps(conn: psycopg.Connection, *, rows: Iterable[StepRow]) -> None:

@@ -49,6 +49,8 @@ class RunbookHit(BaseModel):
     component: str | None
     provenance: Provenance
     steps: list[StepHit] = Field(default_factory=list, description="The runbook's steps in its own order")
+    team: str | None = Field(default=None, description="The team that owns the runbook (declared, or its folder)")
+    failure_type: str | None = Field(default=None, description="The runbook's failure type (the failure taxonomy)")
 
 
 class SignatureRecord(BaseModel):

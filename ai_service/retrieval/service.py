@@ -377,6 +377,8 @@ def _runbook_hits(
             component=meta[r.id].component,
             provenance=provenance(r, prefer),
             steps=steps_by_runbook.get(r.id, []),
+            team=meta[r.id].team,
+            failure_type=meta[r.id].failure_type,
         )
         for r in rows
         if r.id in meta

@@ -449,6 +449,8 @@ class RunbookRow:
     source_path: str
     service: str | None
     component: str | None
+    team: str | None
+    failure_type: str | None
 
 
 _STEP_COLUMNS = (
@@ -461,7 +463,8 @@ def runbooks_by_id(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, Ru
     """The runbooks with these ids, by id (missing ids are left out)."""
     with conn.cursor(row_factory=class_row(RunbookRow)) as cur:
         rows = cur.execute(
-            "SELECT runbook_id, title, source_path, service, component FROM runbooks WHERE runbook_id = ANY(%s)",
+            "SELECT runbook_id, title, source_path, service, component, team, failure_type FROM runbooks"
+            " WHERE runbook_id = ANY(%s)",
             (list(ids),),
         ).fetchall()
     return {r.runbook_id: r for r in rows}

@@ -24,6 +24,11 @@ class Triage(BaseModel):
     severity_reason: str
     confidence: float = Field(ge=0, le=1)
     assignment_group: str | None
+    assignment_group_source: str | None = Field(
+        default=None,
+        description="Where the assignment group came from: 'signature <id>', 'runbook <id>', 'feedback <id>', "
+        "'runbooks <id>, ...' (a no-match routed by its nearest runbooks), or None",
+    )
     impact: str | None
     urgency: str | None
     matched_signature_ids: list[str]

@@ -17,8 +17,9 @@ def insert_triage(conn: psycopg.Connection, *, incident_id: uuid.UUID, triage: T
     triage_id: uuid.UUID = scalar(
         conn,
         "INSERT INTO triage_results (incident_id, failure_type, error_class, severity, confidence, policy_band,"
-        " assignment_group, impact, urgency, matched_signature_ids, matched_runbook_refs, evidence_chunks,"
-        " retrieval_method, completed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
+        " assignment_group, assignment_group_source, impact, urgency, matched_signature_ids, matched_runbook_refs,"
+        " evidence_chunks, retrieval_method, completed_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
         " RETURNING id",
         (
             incident_id,
@@ -28,6 +29,7 @@ def insert_triage(conn: psycopg.Connection, *, incident_id: uuid.UUID, triage: T
             triage.confidence,
             band,
             triage.assignment_group,
+            triage.assignment_group_source,
             triage.impact,
             triage.urgency,
             triage.matched_signature_ids,

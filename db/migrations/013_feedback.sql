@@ -81,7 +81,8 @@ ALTER TABLE incidents ADD COLUMN IF NOT EXISTS resolved_by text;
 ALTER TABLE incidents ADD COLUMN IF NOT EXISTS pattern text;
 CREATE INDEX IF NOT EXISTS incidents_pattern_idx ON incidents (pattern) WHERE pattern IS NOT NULL;
 
--- MTTR from real ends only: a resolved notification or a human closing the incident.
+-- MTTR from real ends only: a resolved notification or a human closing the incident. The columns keep the names,
+-- order and types 003 gave them, so that re-running db/schema.sql (which replays 003's definition first) works.
 CREATE OR REPLACE VIEW incident_metrics AS
 SELECT
     i.id AS incident_id,
@@ -91,8 +92,5 @@ SELECT
     i.alert_received_at,
     EXTRACT(EPOCH FROM (i.triage_completed_at - i.alert_received_at))::numeric(12, 3) AS triage_secs,
     EXTRACT(EPOCH FROM (i.resolution_proposed_at - i.alert_received_at))::numeric(12, 3) AS resolution_secs,
-    EXTRACT(EPOCH FROM (i.resolved_at - i.first_seen_at))::numeric(12, 3) AS mttr_secs,
-    i.service,
-    EXTRACT(EPOCH FROM (i.resolution_accepted_at - i.alert_received_at))::numeric(12, 3) AS accept_secs,
-    i.resolved_by
+    EXTRACT(EPOCH FROM (i.resolved_at - i.first_seen_at))::numeric(12, 3) AS mttr_secs
 FROM incidents AS i;

@@ -35,6 +35,7 @@ from db import verify as verify_mod
 from db.migrate import discover
 from db.sqlscript import split_statements
 from tests.conftest import PYTHON, REPO_ROOT
+from tests.support.openai_server import embedding_server
 
 # The files the guide's commands know (001-005); later migrations must be applied, rolled back and re-applied
 # along with them, so the full list comes from db/migrations.
@@ -682,7 +683,7 @@ def serve_until_ready(argv: list[str], env: dict[str, str], log: Path, *, timeou
 def test_compose_command_migrates_then_serves(fresh_db_url: str, nocai_env: dict[str, str], tmp_path: Path) -> None:
     env = user_env(nocai_env, DATABASE_URL=fresh_db_url, NOCAI_PORT=str(_free_port()))
     body = serve_until_ready(_compose_command(), env, tmp_path / "service.log")
-    assert body == {"status": "ready", "migrations": len(MIGRATIONS)}
+    assert body["status"] == "ready" and body["migrations"] == len(MIGRATIONS), body
     log = (tmp_path / "service.log").read_text()
     assert all(name in log for name in MIGRATIONS), log  # run_migration.py printed what it applied
     assert [r[0] for r in ledger(fresh_db_url)] == VERSIONS
@@ -717,14 +718,17 @@ def test_service_refuses_vectors_of_another_model(migrated_db_url: str, nocai_en
 def test_service_adopts_configured_model_on_empty_store(
     migrated_db_url: str, nocai_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = user_env(
-        nocai_env,
-        DATABASE_URL=migrated_db_url,
-        NOCAI_PORT=str(_free_port()),
-        NOCAI_EMBEDDING_MODEL="other-model",
-        NOCAI_EMBEDDING_DIMENSION="768",
-    )
-    body = serve_until_ready([PYTHON, "-m", "ai_service.main"], env, tmp_path / "service.log")
+    with embedding_server(768) as embedding_url:  # another model: an OpenAI-compatible endpoint on loopback
+        env = user_env(
+            nocai_env,
+            DATABASE_URL=migrated_db_url,
+            NOCAI_PORT=str(_free_port()),
+            NOCAI_EMBEDDING_PROVIDER="openai",
+            NOCAI_EMBEDDING_URL=embedding_url,
+            NOCAI_EMBEDDING_MODEL="other-model",
+            NOCAI_EMBEDDING_DIMENSION="768",
+        )
+        body = serve_until_ready([PYTHON, "-m", "ai_service.main"], env, tmp_path / "service.log")
     assert body["status"] == "ready"
     for table in EMBEDDING_INDEXES:
         assert column_type(migrated_db_url, table) == "vector(768)"

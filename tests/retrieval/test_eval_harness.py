@@ -82,3 +82,7 @@ def test_triage_harness_reports_plan_accuracy_severity_and_calibration(nocai_env
     assert set(alert) >= {"id", "band", "severity", "confidence", "no_match", "first_step_runbook"}
     assert alert["band"] in ("AUTO", "PROPOSE", "REVIEW")
     assert all(a["band"] == "REVIEW" for a in report["alerts"] if a["no_match"])
+    # Routing: each runbook's team is its folder (content/runbooks/<group>/), each alert's its runbook_group.
+    # Measured 0.984 (docs/taxonomy.md); nonsense is never routed.
+    assert report["team_accuracy"] >= 0.9 and report["misrouted_unanswerable"] <= 0.2
+    assert all("expected_team" in a and "assignment_group" in a for a in report["alerts"])

@@ -495,8 +495,8 @@ def test_the_incident_page_shows_the_triage_why_the_evidence_and_the_plan(
         "PostgresqlTooManyConnections",  # its labels
         "https://runbooks.example.net/postgresql/connection-exhaustion",  # its links
         "needs-review",  # the policy rule that fired, and why
-        "environment production",
-        "connections_above_max_connections",  # failure type
+        "risk high",
+        "connection_limit",  # failure type (from the taxonomy)
         "DBA Team",  # assignment group
         "Vector",  # evidence with its legs
         "BM25",

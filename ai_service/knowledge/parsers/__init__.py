@@ -48,6 +48,7 @@ from ai_service.knowledge.parsers.files import (
     decode_text,
     derive_runbook_id,
     derive_service_component,
+    derive_team,
     iter_runbook_files,
     relative_path,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "SourceInfo",
     "derive_runbook_id",
     "derive_service_component",
+    "derive_team",
     "iter_runbook_files",
     "parse_docx",
     "parse_markdown",

@@ -3,7 +3,8 @@
 :data:`SUPPORTED_SUFFIXES` maps an extension to a format; :func:`iter_runbook_files` walks a corpus in a stable
 order, skipping hidden files, Hugo ``_index`` pages and repository housekeeping (licence, changelog).
 :class:`SourceInfo` carries a runbook's display name, its path relative to the corpus root and the SHA-256 of
-its bytes; the runbook id, service and component are derived from that relative path alone.
+its bytes; the runbook id, service, component and (when the file declares none) team are derived from that
+relative path alone.
 
 What this module must never do: read more of a file than its bytes and their encoding (the parsers interpret
 them), or derive an id from anything but the relative path - the same file under the same root gets the same
@@ -60,14 +61,23 @@ def relative_path(file: Path, root: str | Path | None) -> PurePosixPath:
 
 
 def decode_text(data: bytes, source: SourceInfo) -> str:
+    """The file's text (UTF-8, a BOM allowed); InputError at the line of an undecodable or NUL byte."""
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InputError(
             f"{source.display}:{line}: not valid UTF-8 (byte {exc.start})",
             hint="save the runbook as UTF-8 text",
         ) from exc
+    nul = text.find("\x00")
+    if nul >= 0:  # PostgreSQL text cannot hold it; a UTF-16 file has one in every other byte
+        line = text.count("\n", 0, nul) + 1
+        raise InputError(
+            f"{source.display}:{line}: a NUL byte (0x00) in the text: the file is binary, UTF-16, or damaged",
+            hint="save the runbook as UTF-8 text, or remove the NUL bytes (tr -d '\\000' < in > out)",
+        )
+    return text
 
 
 def derive_runbook_id(relative: PurePosixPath) -> str:
@@ -85,6 +95,13 @@ def derive_service_component(relative: PurePosixPath) -> tuple[str | None, str |
     service = folders[0] if folders else None
     component = folders[1] if len(folders) > 1 else None
     return service, component
+
+
+def derive_team(relative: PurePosixPath) -> str | None:
+    """The folder a runbook file lives in is its owning team when the file declares none: ``dba/pg-x.md`` ->
+    ``dba``, ``content/runbooks/etcd/X.md`` -> ``etcd``; a file directly in the root has none."""
+    folders = relative.parts[:-1]
+    return folders[-1] if folders else None
 
 
 #: Repository housekeeping files that sit beside runbooks but are not runbooks.

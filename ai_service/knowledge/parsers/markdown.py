@@ -23,7 +23,7 @@ from ai_service.errors import InputError
 from ai_service.knowledge.models import Block, CodeBlock, FrontMatter, Heading, ListBlock, Paragraph, ParsedRunbook
 from ai_service.knowledge.parsers.files import SourceInfo
 from ai_service.knowledge.parsers.inline import clean_prose, code_span, plain_text, strip_html
-from ai_service.knowledge.parsers.schema import validate, yaml_syntax_error, yaml_value_error
+from ai_service.knowledge.parsers.schema import too_deep_error, validate, yaml_syntax_error, yaml_value_error
 from ai_service.knowledge.parsers.steps import build_runbook
 from ai_service.validation import type_name
 
@@ -57,6 +57,8 @@ def split_front_matter(text: str) -> tuple[str | None, str]:
 def _load_front_matter(raw: str, source: SourceInfo) -> dict[str, Any]:
     try:
         data = yaml.safe_load(raw)
+    except RecursionError:
+        raise too_deep_error(source, "the front matter") from None
     except yaml.YAMLError as exc:
         raise yaml_syntax_error(exc, source, "front matter", line_offset=1) from exc
     except ValueError as exc:  # a value that parses but cannot be built, e.g. last_reviewed: 2026-13-01

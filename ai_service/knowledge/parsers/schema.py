@@ -26,15 +26,71 @@ from ai_service.validation import yaml_line, yaml_tree
 
 def yaml_syntax_error(exc: yaml.YAMLError, source: SourceInfo, what: str, line_offset: int) -> InputError:
     """The :class:`InputError` for a YAML syntax error in ``what`` ("runbook", "front matter"), at its line."""
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    line, column, problem, unclosed = yaml_problem(exc, line_offset)
     where = source.display
-    if mark is not None:
-        where = f"{source.display}:{mark.line + 1 + line_offset}:{mark.column + 1}"
+    if line is not None:
+        where = f"{source.display}:{line}:{column}"
     return InputError(
         f"{where}: {what} is not valid YAML: {problem}",
-        hint="fix the YAML syntax at that line (indentation and unquoted ':' are the usual causes)",
+        hint="close it (a missing quote or bracket is the usual cause)"
+        if unclosed
+        else "fix the YAML syntax at that line (indentation and unquoted ':' are the usual causes)",
     )
+
+
+def yaml_problem(exc: yaml.YAMLError, line_offset: int = 0) -> tuple[int | None, int | None, str, bool]:
+    """(1-based line in the file, column, what is wrong, whether something is left open) of a YAML syntax error;
+    ``line_offset`` is the file line before the YAML's first (front matter starts after its ``---``).
+
+    A quote or bracket that is never closed is found only at the end of the text: the error is then placed
+    where the unclosed construct starts, since that is the line to fix, and the end is named after it.
+    """
+    problem_mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    construct = (getattr(exc, "context", None) or "").removeprefix("while scanning ").removeprefix("while parsing ")
+    at_end = "end of stream" in problem or "<stream end>" in problem
+    if context_mark is not None and problem_mark is not None and context_mark.line != problem_mark.line:
+        if at_end:
+            message = (
+                f"{construct} starts here and is never closed ({problem} at line {problem_mark.line + 1 + line_offset})"
+            )
+            return context_mark.line + 1 + line_offset, context_mark.column + 1, message, True
+        problem += f" (in the {construct.removeprefix('a ')} that starts at line {context_mark.line + 1 + line_offset})"
+    mark = problem_mark or context_mark
+    if mark is None:
+        return None, None, problem, False
+    return mark.line + 1 + line_offset, mark.column + 1, problem, at_end and context_mark is not None
+
+
+def too_deep_error(source: SourceInfo, what: str) -> InputError:
+    """The :class:`InputError` for a file nested deeper than its parser can follow (which would crash it)."""
+    return InputError(
+        f"{source.display}: {what} is nested too deeply to read (thousands of levels of lists or mappings)",
+        hint="a runbook nests a few levels at most (steps: a list of mappings of text): check that this file "
+        "is a runbook",
+    )
+
+
+def unstorable_text_error(data: Any, text: str, source: SourceInfo, line_offset: int) -> InputError | None:
+    """The :class:`InputError` for the first string of loaded YAML/JSON that holds a NUL character (``\\0``,
+    ``\\u0000``), which PostgreSQL text cannot store, at its line; None when there is none."""
+    pending: list[tuple[Any, tuple[int | str, ...]]] = [(data, ())]
+    while pending:
+        value, loc = pending.pop()
+        if isinstance(value, str) and "\x00" in value:
+            line = yaml_line(yaml_tree(text), loc)
+            where = f"{source.display}:{line + line_offset}" if line is not None else source.display
+            field = ".".join(map(str, loc)) or "the document"
+            return InputError(
+                f"{where}: {field}: holds a NUL character (\\0 or \\u0000), which cannot be stored",
+                hint="remove the escape; a runbook is text",
+            )
+        if isinstance(value, dict):
+            pending.extend((item, (*loc, str(key))) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend((item, (*loc, index)) for index, item in reversed(list(enumerate(value))))
+    return None
 
 
 def yaml_value_error(exc: ValueError, text: str, source: SourceInfo, what: str, line_offset: int) -> InputError:
@@ -74,7 +130,7 @@ def _unbuildable_line(text: str) -> int | None:
 _ERROR_HINTS: dict[str, str] = {
     "missing": "add the missing field; every step needs 'condition' and 'action', the runbook 'title' and 'steps'",
     "extra_forbidden": "remove or rename the field; runbook fields are runbook_id, title, service, component, "
-    "tags, last_reviewed, description, steps; step fields are condition, action, expected_outcome, rollback, "
+    "team, tags, last_reviewed, description, steps; step fields are condition, action, expected_outcome, rollback, "
     "risk_level, phase",
     "literal_error": "use one of the listed values, in lower case",
     "too_short": "give at least one step, and no empty text",

@@ -30,7 +30,7 @@ from ai_service.knowledge.models import (
     RunbookFormat,
 )
 from ai_service.knowledge.parsers.drafts import DraftStep, first_text, split_phase_section
-from ai_service.knowledge.parsers.files import SourceInfo, derive_runbook_id, derive_service_component
+from ai_service.knowledge.parsers.files import SourceInfo, derive_runbook_id, derive_service_component, derive_team
 from ai_service.knowledge.parsers.inline import plain_text
 from ai_service.knowledge.parsers.prose import (
     OUTCOME_START_RE,
@@ -312,6 +312,7 @@ def build_runbook(blocks: list[Block], meta: FrontMatter, source: SourceInfo, fm
         title=title,
         service=meta.service or service,
         component=meta.component or component,
+        team=meta.team or derive_team(source.relative),
         tags=list(meta.tags),
         last_reviewed=meta.last_reviewed,
         description=description,

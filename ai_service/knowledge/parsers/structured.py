@@ -2,7 +2,7 @@
 
 Steps are taken as written; only what a step leaves out is filled in: its phase (verification when it verifies
 after a mitigation, else mitigation when its action changes something, else diagnosis) and its risk
-(:func:`ai_service.knowledge.risk.infer_risk`). Id, service and component default to what the path says.
+(:func:`ai_service.knowledge.risk.infer_risk`). Id, service, component and team default to what the path says.
 
 What this module must never do: reorder, merge or split the steps a file states, or accept a file that breaks
 the schema (every violation is reported with its line by :mod:`.schema`).
@@ -17,9 +17,15 @@ import yaml
 
 from ai_service.errors import InputError
 from ai_service.knowledge.models import ParsedRunbook, ParsedStep, Phase, RiskLevel, RunbookDocument, RunbookFormat
-from ai_service.knowledge.parsers.files import SourceInfo, derive_runbook_id, derive_service_component
+from ai_service.knowledge.parsers.files import SourceInfo, derive_runbook_id, derive_service_component, derive_team
 from ai_service.knowledge.parsers.prose import VERIFY_START_RE
-from ai_service.knowledge.parsers.schema import validate, yaml_syntax_error, yaml_value_error
+from ai_service.knowledge.parsers.schema import (
+    too_deep_error,
+    unstorable_text_error,
+    validate,
+    yaml_syntax_error,
+    yaml_value_error,
+)
 from ai_service.knowledge.parsers.sections import PHASE_LABELS
 from ai_service.knowledge.risk import infer_risk
 from ai_service.validation import type_name
@@ -27,13 +33,19 @@ from ai_service.validation import type_name
 
 def parse_structured(text: str, fmt: Literal["yaml", "json"], source: SourceInfo) -> ParsedRunbook:
     """Parse a YAML or JSON runbook and validate it against :class:`RunbookDocument`."""
-    data = _load_json(text, source) if fmt == "json" else _load_yaml(text, source)
+    try:
+        data = _load_json(text, source) if fmt == "json" else _load_yaml(text, source)
+    except RecursionError:  # both loaders recurse per level of nesting
+        raise too_deep_error(source, "the runbook") from None
     if not isinstance(data, dict):
         kind = "nothing" if data is None else f"a {type_name(data)}"
         raise InputError(
             f"{source.display}:1: expected a mapping with 'title' and 'steps' at the top level, found {kind}",
             hint="start the file with 'title: ...' and a 'steps:' list (see docs/runbook-format.md)",
         )
+    unstorable = unstorable_text_error(data, text, source, line_offset=0)
+    if unstorable is not None:
+        raise unstorable
     document = validate(RunbookDocument, data, text, source, line_offset=0)
     return _runbook_from_document(document, fmt, source)
 
@@ -88,6 +100,7 @@ def _runbook_from_document(document: RunbookDocument, fmt: RunbookFormat, source
         title=document.title,
         service=document.service or service,
         component=document.component or component,
+        team=document.team or derive_team(source.relative),
         tags=list(document.tags),
         last_reviewed=document.last_reviewed,
         description=(document.description or "").strip() or None,

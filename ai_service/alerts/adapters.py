@@ -126,8 +126,9 @@ def _parse_alertmanager_like(data: Any, received_at: datetime, *, grafana: bool)
     if not grafana and hook.version not in (None, "4"):
         raise AlertFormatError(
             f"version: expected '4', got {hook.version!r}",
-            hint="nocai reads Alertmanager webhook version 4; a Grafana payload (version '1') parses with "
-            "format='grafana'",
+            hint="nocai reads Alertmanager webhook version 4; a Grafana payload (version '1') is read as grafana: "
+            "name that format (--format grafana in the CLI, POST /api/v1/alerts/grafana in the API) or leave "
+            "it out to have it detected",
         )
     out: list[NormalizedAlert] = []
     for index, (alert, raw) in enumerate(zip(hook.alerts, data["alerts"], strict=True)):
@@ -210,7 +211,7 @@ def _parse_grafana(data: Any, received_at: datetime) -> _Parsed:
 # --- PagerDuty v3 ---------------------------------------------------------------------------------------------
 
 
-def _pagerduty_ignored(event: PagerDutyEvent, data_type: Any) -> IgnoredEvent:
+def _pagerduty_ignored(event: PagerDutyEvent, data: dict[str, Any], data_type: Any) -> IgnoredEvent:
     kind = event.event_type
     if kind == "pagey.ping":
         return IgnoredEvent(kind=kind, reason="PagerDuty's test delivery (a ping); it carries no incident")
@@ -219,7 +220,7 @@ def _pagerduty_ignored(event: PagerDutyEvent, data_type: Any) -> IgnoredEvent:
         return IgnoredEvent(
             kind=kind, reason=f"a {resource} event, not an incident one; nocai reads incident events only"
         )
-    incident = event.data.get("incident")
+    incident = data.get("incident")
     about = incident.get("id") if isinstance(incident, dict) else None
     return IgnoredEvent(
         kind=kind,
@@ -232,15 +233,15 @@ def _pagerduty_ignored(event: PagerDutyEvent, data_type: Any) -> IgnoredEvent:
 def _parse_pagerduty(data: Any, received_at: datetime) -> _Parsed:
     hook = validate(PagerDutyWebhook, data, "pagerduty")
     event = hook.event
-    data_type = event.data.get("type", "incident")
-    if (
-        not event.event_type.startswith("incident.")
-        or event.resource_type not in (None, "incident")
-        or data_type != "incident"
-    ):
+    about_incident = event.event_type.startswith("incident.") and event.resource_type in (None, "incident")
+    if event.data is None and about_incident:
+        raise AlertFormatError("event.data: missing", hint=FORMAT_HINTS["pagerduty"])
+    event_data = event.data or {}
+    data_type = event_data.get("type", "incident")
+    if not about_incident or data_type != "incident":
         # pagey.ping, service.*, incident.annotated (an incident_note), responder events ...: no alert state.
-        return [], [_pagerduty_ignored(event, data_type)]
-    incident = validate(PagerDutyIncident, event.data, "pagerduty", prefix=("event", "data"))
+        return [], [_pagerduty_ignored(event, event_data, data_type)]
+    incident = validate(PagerDutyIncident, event_data, "pagerduty", prefix=("event", "data"))
     priority = incident.priority.summary if incident.priority else None
     urgency = nonempty(incident.urgency)
     service = nonempty(incident.service.summary) if incident.service else None

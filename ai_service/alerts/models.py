@@ -301,7 +301,7 @@ class PagerDutyEvent(_Wire):
     event_type: str = Field(min_length=1)
     resource_type: str | None = None
     occurred_at: Timestamp = None
-    data: dict[str, Any]
+    data: dict[str, Any] | None = None  # required of incident events only (a ping may leave it out)
 
 
 class PagerDutyWebhook(_Wire):

@@ -211,7 +211,8 @@ def canonical_format(name: str) -> AlertSource:
     if fmt not in SUPPORTED_FORMATS:
         raise AlertFormatError(
             f"format: unknown alert format {name!r}; supported formats: " + ", ".join(SUPPORTED_FORMATS),
-            hint="name one of the supported formats (any case), or leave the format out to have it detected",
+            hint="name one of the supported formats, in any case (--format in the CLI, POST "
+            "/api/v1/alerts/{format} in the API), or leave the format out to have it detected",
         )
     return cast(AlertSource, fmt)
 
@@ -333,8 +334,9 @@ def detect(data: dict[str, Any] | list[Any]) -> AlertSource:
     raise AlertFormatError(
         f"payload: cannot tell which alert format this is (top-level keys: {keys}); "
         f"supported formats: {_FORMAT_SUMMARY}",
-        hint="pass format= (one of " + ", ".join(SUPPORTED_FORMATS) + ") to parse it as that format and see "
-        "precisely which fields do not match",
+        hint="name the format (--format in the CLI, POST /api/v1/alerts/{format} in the API; one of "
+        + ", ".join(SUPPORTED_FORMATS)
+        + ") to parse it as that format and see precisely which fields do not match",
     )
 
 

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from ai_service.cli.console import console, err_console
+from ai_service.cli.views import show
 from ai_service.config import get_settings
 from ai_service.errors import ConfigurationError
 from ai_service.knowledge import legacy, service
@@ -126,7 +127,7 @@ def verify_cmd() -> None:
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(*(str(row[column]) for column in columns))
+            table.add_row(*(show(row[column]) for column in columns))
         console.print(table)
     summary = Table(title="Verification")
     for column in ("check", "result", "detail"):
@@ -384,18 +385,33 @@ def info_cmd() -> None:
     Example: nocai db info
     """
     settings = get_settings()
+    lines: list[tuple[str, str]] = []
     if settings.uses_embedded_database:
-        state = embedded.status(settings.embedded_pgdata)
-        console.print(f"embedded PostgreSQL: {state.describe()}", markup=False)
+        lines.append(("embedded server", embedded.status(settings.embedded_pgdata).describe()))
     url = database_url(settings)
-    console.print(f"database: {describe_url(url)}")
+    lines.append(("database", describe_url(url)))
     with connect(url, autocommit=True) as conn:
         version = server_version(conn)
         installed, _ = pgvector_version(conn)
         registered = vectors.registered_model(conn)
-    console.print(f"server: PostgreSQL {version}, pgvector {installed or 'not created'}")
-    console.print(f"embedding model: {registered.model} ({registered.dimension}-d)" if registered else "no registry")
-    console.print(f"pid {os.getpid()}")
+        plan = migrate.make_plan(conn, migrate.discover())
+    applied = [item for item in plan.items if item.state == "applied"]
+    lines.append(("server", f"PostgreSQL {version}"))
+    lines.append(("pgvector", installed or "not created"))
+    lines.append(
+        ("embedding model", f"{registered.model} ({registered.dimension}-d)" if registered else "not recorded")
+    )
+    pending = [f.filename for f in plan.pending]
+    waiting = ""
+    if pending:  # on a database never initialised, every file is pending: the count says enough
+        waiting = f", {len(pending)} pending" + (f": {', '.join(pending)}" if applied else "")
+    lines.append(("migrations", f"{len(applied)} applied{waiting}"))
+    lines.append(("process", f"pid {os.getpid()}"))
+    width = max(len(key) for key, _ in lines)
+    for key, value in lines:
+        console.print(f"{key + ':':<{width + 1}} {value}", markup=False)
+    if not applied:
+        raise migrate.not_initialised_error()
 
 
 @db_app.command("migrate-chunks")

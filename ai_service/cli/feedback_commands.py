@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ai_service.cli.console import console
 from ai_service.cli.triage_commands import incident_id_of, incidents_app
+from ai_service.cli.views import NOTHING, show
 from ai_service.config import get_settings
 from ai_service.errors import ConflictError, InputError, NotFoundError
 from ai_service.feedback import store as feedback_store
@@ -160,7 +161,7 @@ def close_cmd(
 
 def _duration(seconds: float | None) -> str:
     if seconds is None:
-        return "-"
+        return NOTHING
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
@@ -207,7 +208,7 @@ def mttr_cmd(
     for label, groups in (("service", by_service), ("band", by_band)):
         for group in groups:
             table.add_row(
-                f"{label} {group.key or '-'}",
+                f"{label} {show(group.key)}",
                 str(group.resolved),
                 _duration(group.mean_seconds),
                 _duration(group.median_seconds),
@@ -228,9 +229,7 @@ def drafts_list_cmd() -> None:
     for column in ("id", "title", "steps", "by", "incident"):
         table.add_column(column, overflow="fold")
     for draft in drafts:
-        table.add_row(
-            str(draft.id), draft.title, str(len(draft.steps)), draft.created_by or "-", str(draft.incident_id)
-        )
+        table.add_row(str(draft.id), draft.title, str(len(draft.steps)), show(draft.created_by), str(draft.incident_id))
     console.print(table)
 
 

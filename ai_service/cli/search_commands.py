@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from ai_service.cli.console import console
+from ai_service.cli.views import NOTHING, shorten, show, split_action
 from ai_service.config import get_settings
 from ai_service.errors import InputError
 from ai_service.knowledge.service import prepare_embedder
@@ -70,7 +71,7 @@ def search_cmd(
     a = result.abstention
     verdict = "NO GOOD MATCH (abstained)" if a.abstained else "match"
     console.print(f"query: {result.query_text}")
-    console.print(f"{verdict}: p(match) {a.match_probability:.2f}, threshold {a.threshold:.2f}")
+    console.print(f"{verdict}: {a.reason}" if a.reason else f"{verdict}: p(match) {a.match_probability:.2f}")
     if runbooks or show_all:
         table = Table(title="runbooks")
         for column in ("#", "runbook", "title", "score", "provenance"):
@@ -93,10 +94,10 @@ def search_cmd(
             table.add_row(
                 str(i),
                 step.step_id,
-                step.risk_level or "",
-                step.condition[:80],
-                step.action.splitlines()[0][:100],
-                _leg(step.provenance) if step.provenance else "",
+                show(step.risk_level),
+                shorten(step.condition, 80),
+                shorten(next((text for lang, text in split_action(step.action) if not lang), step.action), 160),
+                _leg(step.provenance) if step.provenance else NOTHING,
             )
         console.print(table)
     if signatures or show_all:

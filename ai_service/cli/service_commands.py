@@ -15,6 +15,7 @@ from ai_service.api.server import serve
 from ai_service.auth.service import create_token, parse_role, revoke_token
 from ai_service.auth.store import list_tokens
 from ai_service.cli.console import console, err_console
+from ai_service.cli.views import NOTHING, show
 from ai_service.config import get_settings
 from ai_service.queue import store as queue_store
 from ai_service.service.runtime import Runtime
@@ -82,7 +83,7 @@ def queue_status_cmd(
             )
         )
         return
-    oldest = f"{state.oldest_queued_seconds:.1f} s" if state.oldest_queued_seconds is not None else "-"
+    oldest = f"{state.oldest_queued_seconds:.1f} s" if state.oldest_queued_seconds is not None else NOTHING
     console.print(
         f"queued {state.queued} · running {state.running} · done {state.done} · dead {state.dead} · "
         f"oldest waiting {oldest}" + (f" · expired leases {state.expired_leases}" if state.expired_leases else "")
@@ -92,7 +93,7 @@ def queue_status_cmd(
         for column in ("item", "incident", "attempts", "error"):
             table.add_column(column, overflow="fold")
         for item in dead:
-            table.add_row(str(item.id), str(item.incident_id), str(item.attempts), item.last_error or "")
+            table.add_row(str(item.id), show(item.incident_id), str(item.attempts), show(item.last_error))
         console.print(table)
 
 
@@ -129,7 +130,7 @@ def tokens_create_cmd(
         created = create_token(conn, role=chosen, name=name, policy_roles=policy_role, created_by="nocai tokens")
     stored = created.stored
     err_console.print(
-        f"created token {stored.name!r} (role {stored.role}, policy roles {', '.join(stored.policy_roles) or '-'}, "
+        f"created token {stored.name} (role {stored.role}, policy roles {show(stored.policy_roles)}, "
         f"id {stored.id}); it is shown only now:"
     )
     typer.echo(created.token)
@@ -153,10 +154,10 @@ def tokens_list_cmd(
             t.token_prefix,
             t.name,
             t.role,
-            ", ".join(t.policy_roles) or "-",
-            f"{t.created_at:%Y-%m-%d %H:%M}",
-            f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "-",
-            f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "-",
+            show(t.policy_roles),
+            show(t.created_at),
+            show(t.last_used_at),
+            show(t.revoked_at),
         )
     console.print(table)
 

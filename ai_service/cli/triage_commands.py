@@ -15,13 +15,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ai_service.alerts.adapters import canonical_format, parse_payload
-from ai_service.cli.console import console
+from ai_service.alerts.adapters import ParsedPayload, canonical_format, parse_payload
+from ai_service.cli.console import console, err_console
+from ai_service.cli.views import plan_view, print_block, show
 from ai_service.config import get_settings
 from ai_service.errors import InputError, NotFoundError
 from ai_service.incidents import store as incidents_store
 from ai_service.incidents.intake import AlertReceipt, record_payload
-from ai_service.incidents.models import IncidentFilter, IncidentStatus, TriageOutcome
+from ai_service.incidents.models import ChainLink, IncidentDetail, IncidentFilter, IncidentStatus, TriageOutcome
 from ai_service.knowledge.embeddings import create_embedder
 from ai_service.knowledge.service import prepare_embedder
 from ai_service.policy.service import policy_from_settings
@@ -59,28 +60,26 @@ def _print_outcome(outcome: TriageOutcome) -> None:
         + (
             "NO MATCH in the knowledge base — review by a human\n"
             if t.no_match
-            else f"failure type {t.failure_type} · error class {t.error_class}\n"
+            else f"failure type {show(t.failure_type)} · error class {show(t.error_class)}\n"
         )
         + f"severity {t.severity} ({t.severity_reason})\n"
         f"confidence {t.confidence:.2f} · band {d.band} (rule {d.rule}: {'; '.join(d.reasons[:3])})\n"
-        f"assignment group {t.assignment_group or '-'} · impact {t.impact} · urgency {t.urgency}\n"
-        f"signatures {', '.join(t.matched_signature_ids) or '-'}"
-        f" · runbooks {', '.join(t.matched_runbook_refs) or '-'}\n"
+        f"assignment group {show(t.assignment_group)}"
+        + (f" (from {t.assignment_group_source})" if t.assignment_group and t.assignment_group_source else "")
+        + f" · impact {show(t.impact)} · urgency {show(t.urgency)}\n"
+        f"signatures {show(t.matched_signature_ids)} · runbooks {show(t.matched_runbook_refs)}\n"
         f"triaged and planned in {outcome.seconds * 1000:.0f} ms" + (f"\n{t.explanation}" if t.explanation else "")
     )
-    console.print(Panel(Text(head), title="triage", expand=False))  # Text: reasons contain [brackets]
+    print_block(Panel(Text(head), title="triage", expand=False))  # Text: reasons contain [brackets]
     if plan.recommendations:
-        table = Table(title=f"resolution plan (risk {plan.risk_level}, confidence {plan.overall_confidence:.2f})")
-        for column in ("#", "step", "phase", "risk", "action", "why"):
-            table.add_column(column, overflow="fold")
-        for i, r in enumerate(plan.recommendations, start=1):
-            why = str(r.provenance["source"])
-            if r.provenance.get("signatures"):
-                why += f" ({', '.join(r.provenance['signatures'])})"
-            table.add_row(str(i), r.step_id, r.phase or "", r.risk_level or "", r.action.splitlines()[0][:110], why)
-        console.print(table)
+        console.print(
+            f"resolution plan: {len(plan.recommendations)} steps · risk {show(plan.risk_level)} · "
+            f"confidence {plan.overall_confidence:.2f}",
+            markup=False,
+        )
+        print_block(plan_view(plan.recommendations))
     elif plan.note:
-        console.print(plan.note)
+        console.print(plan.note, markup=False)
 
 
 def triage_cmd(
@@ -102,6 +101,25 @@ def triage_cmd(
     except OSError as exc:
         raise InputError(f"{source}: cannot read the payload: {exc.strerror or exc}", hint="check the path") from exc
     parsed = parse_payload(payload, fmt)
+    if parsed.text_repairs and not as_json:
+        err_console.print(
+            f"note: {parsed.text_repairs} character(s) PostgreSQL cannot store (NUL, unpaired UTF-16 surrogates) "
+            "were removed or replaced in the payload's text",
+            markup=False,
+        )
+    results = _record_and_triage(parsed, as_json=as_json) if parsed.alerts else []
+    for event in parsed.ignored:
+        results.append({"action": "ignored", "incident_id": None, "kind": event.kind, "reason": event.reason})
+        if not as_json:
+            console.print(f"ignored {event.kind}: {event.reason}", markup=False)
+    if not parsed.alerts and not parsed.ignored and not as_json:
+        console.print("the payload carries no alert", markup=False)
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+
+
+def _record_and_triage(parsed: ParsedPayload, *, as_json: bool) -> list[dict[str, object]]:
+    """Record the payload's alerts and triage each new incident here; one result per alert."""
     settings = get_settings()
     triager = Triager(settings, create_embedder(settings), policy_from_settings(settings))
     results: list[dict[str, object]] = []
@@ -127,14 +145,7 @@ def triage_cmd(
                         "stays queued for the workers (`nocai queue status`)",
                         markup=False,
                     )
-    for event in report.ignored:
-        results.append({"action": "ignored", "incident_id": None, "kind": event.kind, "reason": event.reason})
-        if not as_json:
-            console.print(f"ignored {event.kind}: {event.reason}", markup=False)
-    if not report.alerts and not report.ignored and not as_json:
-        console.print("the payload carries no alert", markup=False)
-    if as_json:
-        typer.echo(json.dumps(results, indent=2))
+    return results
 
 
 _ACTIONS = {"new": "created", "repeat": "repeated", "resolved": "resolved", "ignored": "ignored"}
@@ -219,21 +230,21 @@ def resolve_cmd(
                     "execution_status": status,
                     "recommendations": recommendations,
                     "risk_level": resolution.risk_level,
-                    "overall_confidence": resolution.overall_confidence or 0.0,
+                    "overall_confidence": resolution.overall_confidence,
                 },
                 indent=2,
             )
         )
         return
     console.print(
-        f"resolution {resolution.id}: {status} · risk {resolution.risk_level} · "
-        f"confidence {resolution.overall_confidence or 0:.2f} · band {resolution.band}"
+        f"resolution {resolution.id}: {show(status)} · risk {show(resolution.risk_level)} · "
+        f"confidence {show(resolution.overall_confidence)} · band {show(resolution.band)}",
+        markup=False,
     )
-    for i, rec in enumerate(resolution.recommendations, start=1):
-        console.print(
-            f"{i:>2}. [{rec.phase}/{rec.risk_level}] {rec.step_id}: {rec.action.splitlines()[0][:110]}",
-            markup=False,
-        )
+    if resolution.recommendations:
+        print_block(plan_view(resolution.recommendations))
+    else:
+        console.print("no steps: nothing in the knowledge base fits this incident", markup=False)
 
 
 def _action(value: str) -> Action:
@@ -273,9 +284,9 @@ def list_cmd(
         table.add_row(
             str(incident.id),
             incident.status,
-            incident.title or "",
-            incident.severity or "",
-            incident.policy_band or "",
+            show(incident.title),
+            show(incident.severity),
+            show(incident.policy_band),
             str(incident.occurrence_count),
             f"{incident.last_seen_at:%Y-%m-%d %H:%M:%S}",
         )
@@ -294,17 +305,65 @@ def show_cmd(incident_id: Annotated[str, typer.Argument(help="The incident's id.
         if incident is None:
             raise NotFoundError(f"no incident {ident}", hint="`nocai incidents list` shows the ids")
         chain = incidents_store.chain_of(conn, ident)
+        resolution = resolution_store.latest_resolution(conn, ident)
+    for key, value in _incident_lines(incident, chain):
+        console.print(f"{key:<10} {value}" if key else value, markup=False)
+    if resolution is None:
+        return
+    if not resolution.recommendations:
+        note = (incident.resolution or {}).get("note")
+        console.print(f"plan       no steps: {note or 'nothing in the knowledge base fits'}", markup=False)
+        return
     console.print(
-        f"{incident.title} [{incident.source}, alert {incident.alert_id}] {incident.status}, "
-        f"seen {incident.occurrence_count}x from {incident.first_seen_at:%Y-%m-%d %H:%M} "
-        f"to {incident.last_seen_at:%Y-%m-%d %H:%M}, band {incident.policy_band}",
+        f"plan       {show(resolution.execution_status)} · {len(resolution.recommendations)} steps · "
+        f"risk {show(resolution.risk_level)} · confidence {show(resolution.overall_confidence)} · "
+        f"band {show(resolution.band)} · proposed {show(resolution.created_at)}",
         markup=False,
     )
-    for link in chain:
-        console.print(
-            f"  triage: {link.failure_type} / {link.error_class}, severity {link.severity}, "
-            f"confidence {link.triage_confidence}, band {link.policy_band}, "
-            f"signatures {link.matched_signature_ids} → resolution: steps {link.retrieved_step_ids}, "
-            f"{link.execution_status}",
-            markup=False,
+    print_block(plan_view(resolution.recommendations))
+
+
+def _incident_lines(incident: IncidentDetail, chain: list[ChainLink]) -> list[tuple[str, str]]:
+    """(label, value) lines of an incident's head: what it is, where it stands, what its latest triage said."""
+    ended = (
+        f" · resolved {show(incident.resolved_at)} by {show(incident.resolved_by)}"
+        if incident.status == "resolved"
+        else ""
+    )
+    lines = [
+        ("", show(incident.title)),
+        ("incident", str(incident.id)),
+        (
+            "status",
+            f"{incident.status} · seen {incident.occurrence_count} time{'s' if incident.occurrence_count != 1 else ''}"
+            f", first {show(incident.first_seen_at)}, last {show(incident.last_seen_at)}{ended}",
+        ),
+        (
+            "alert",
+            f"{incident.source} {incident.alert_id} · service {show(incident.service)} · "
+            f"environment {show(incident.environment)}",
+        ),
+    ]
+    said = ""
+    if incident.alert_severity != incident.severity:
+        said = f" (the alert said {incident.alert_severity})" if incident.alert_severity else " (the alert gave none)"
+    lines.append(("severity", f"{show(incident.severity)}{said}"))
+    if not chain:
+        lines.append(("triage", "not triaged yet (`nocai queue status` shows its work item)"))
+        return lines
+    link = chain[-1]
+    verdict = (
+        f"{show(link.failure_type)} / {show(link.error_class)}"
+        if link.failure_type or link.error_class
+        else "no match in the knowledge base"
+    )
+    lines.append(("triage", f"{verdict} · confidence {show(link.triage_confidence)} · band {show(link.policy_band)}"))
+    lines.append(
+        (
+            "matched",
+            f"signatures {show(link.matched_signature_ids)} · runbooks {show(link.matched_runbook_refs)}",
         )
+    )
+    times = f"{len(chain)} time{'s' if len(chain) != 1 else ''}"
+    lines.append(("triaged", f"{times}, last {show(link.triage_completed_at)}"))
+    return lines

@@ -87,6 +87,26 @@ _ALERT_HANDLING = re.compile(
 )
 
 
+#: What alerting tools put around a name, not about the failure: Alertmanager's default "[FIRING:2]" title
+#: prefix, a severity or priority written before the name ("Critical: ...", "P1 - ..."), and the " (copy)" Grafana
+#: appends to a duplicated rule.
+_NAME_NOISE = (
+    re.compile(r"^\s*\[(?:firing|resolved)(?::\s*\d+)?\]\s*", re.IGNORECASE),
+    re.compile(
+        r"^\s*(?:critical|crit|warning|warn|major|minor|error|info|high|medium|low|p[0-5]|sev[0-5])\s*[:\-\u2013|]\s+",
+        re.IGNORECASE,
+    ),
+    re.compile(r"\s*\(copy(?:\s*\d+)?\)", re.IGNORECASE),
+)
+
+
+def clean_name(text: str) -> str:
+    """``text`` (an alertname or a title) without the tool's decorations (see ``_NAME_NOISE``)."""
+    for pattern in _NAME_NOISE:
+        text = pattern.sub(" ", text)
+    return re.sub(r"\s{2,}", " ", text).strip()
+
+
 def _without_boilerplate(text: str) -> str:
     sentences = re.split(r"(?<=[.!?])\s+", text)
     kept = [s for s in sentences if not _BOILERPLATE.match(s.strip()) and not _ALERT_HANDLING.search(s)]
@@ -135,12 +155,14 @@ def build_query(
     alert. When nothing is left, the service, component and namespace words stand in, so that the text is never
     empty while the alert names anything.
     """
-    alertname = (alert.labels.get("alertname") or "").strip() or None
-    title, description = alert.title[:MAX_PIECE_CHARS], alert.description[:MAX_PIECE_CHARS]
+    alertname = clean_name(alert.labels.get("alertname") or "") or None
+    title, description = clean_name(alert.title[:MAX_PIECE_CHARS]), alert.description[:MAX_PIECE_CHARS]
     parts: list[str] = []
     if alertname:
-        if not include_alertname or not re.search(r"\s", alertname):
-            # Its words lead the text (not repeated), or are forbidden.
+        identifier = not re.search(r"\s", alertname) and " " in split_identifier(alertname)
+        if not include_alertname or identifier:
+            # Its words lead the text (not repeated), or are forbidden. A one-word name ("Memory") stays where
+            # the title says it ("High memory usage"): cutting it would leave "High usage".
             title, description = _without(title, alertname), _without(description, alertname)
         if include_alertname:
             parts.append(split_identifier(alertname) if not re.search(r"\s", alertname) else alertname.lower())

@@ -295,7 +295,7 @@ def test_grafana_payload_declared_as_alertmanager_points_to_grafana() -> None:
     with pytest.raises(AlertFormatError) as info:
         parse_alerts(load("grafana_cpu.json"), "alertmanager")
     assert str(info.value).startswith("version: expected '4', got '1'")
-    assert "format='grafana'" in (info.value.hint or "")
+    assert "--format grafana" in (info.value.hint or "")
 
 
 # --- PagerDuty ---------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from ai_service.alerts.adapters import parse_alerts
 from ai_service.alerts.models import NormalizedAlert
-from ai_service.retrieval.query_text import SearchQuery, build_query, normalize_text, split_identifier
+from ai_service.retrieval.query_text import SearchQuery, build_query, clean_name, normalize_text, split_identifier
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = REPO_ROOT / "ai_service" / "alerts" / "samples"
@@ -291,3 +291,28 @@ def test_no_template_placeholder_survives_in_the_eval_alerts() -> None:
                 assert placeholder not in query_text, (row["id"], query_text)
         assert row["alertname"].lower() not in build_query(alert, include_alertname=False).text.lower()
     assert raw_with_templates > 0  # the check above had something to remove
+
+
+@pytest.mark.parametrize(
+    ("name", "cleaned"),
+    [
+        ("Critical: Orders DB replication lag", "Orders DB replication lag"),
+        ("P1 - Checkout down", "Checkout down"),
+        ("[FIRING:3] PostgresqlTooManyConnections orders-db", "PostgresqlTooManyConnections orders-db"),
+        ("Memory (copy)", "Memory"),
+        ("Memory (copy 2) on web", "Memory on web"),
+        # Words that only look like decorations stay.
+        ("High CPU usage", "High CPU usage"),
+        ("Low disk space", "Low disk space"),
+        ("error rate high", "error rate high"),
+    ],
+)
+def test_tool_decorations_are_cut_from_names_and_titles(name: str, cleaned: str) -> None:
+    assert clean_name(name) == cleaned
+
+
+def test_a_duplicated_grafana_rule_is_searched_by_its_own_name() -> None:
+    (alert,) = parse_alerts(
+        {"alert_id": "a", "title": "High memory usage", "labels": {"alertname": "Memory (copy)"}}, format="generic"
+    )
+    assert "copy" not in build_query(alert).text

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: no server to install, no API key.
 # Installs nocai into .venv, starts the embedded PostgreSQL + pgvector under NOCAI_DATA_DIR, runs the migration
-# guide's fresh install and verification, loads the sample knowledge base, then pipes a real Alertmanager payload
-# into `nocai triage -`: a sourced triage and resolution plan, stored in PostgreSQL.
+# guide's fresh install and verification, loads the sample knowledge base, pipes a real Alertmanager payload into
+# `nocai triage -` (a sourced triage and resolution plan, stored in PostgreSQL), then runs the service with sample
+# alerts sent through its webhooks and prints the console's URL and a token: it serves until Ctrl-C, which stops
+# everything it started. `bash scripts/demo.sh --exit-after-triage` exits once the alerts are triaged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -12,4 +14,4 @@ python scripts/db/run_migration.py
 python scripts/db/verify_db.py > /dev/null && echo "verification passed (python scripts/db/verify_db.py)"
 nocai kb load-sample
 nocai triage - < ai_service/alerts/samples/am_postgres_connections.json
-nocai incidents list --limit 5
+exec nocai demo "$@"

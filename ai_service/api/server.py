@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import threading
+import time
+from collections.abc import Callable
 
 import uvicorn
 
@@ -28,8 +31,15 @@ OPEN_ACCESS_BANNER = (
 )
 
 
-def serve(settings: Settings) -> None:
-    """Run the service until it is stopped. Raises a NocaiError when it cannot start."""
+#: What ``serve`` hands an ``on_started`` callback: call it to stop the service as SIGTERM would.
+StopService = Callable[[], None]
+
+
+def serve(settings: Settings, on_started: Callable[[StopService], None] | None = None) -> None:
+    """Run the service until it is stopped. Raises a NocaiError when it cannot start.
+
+    ``on_started`` (the demo uses it) runs in a thread once the server accepts requests; an exception it raises is
+    logged and stops the service."""
     logs.configure(settings.log_level, settings.log_format)
     listener = _bind(settings)  # before anything starts: a port in use stops the start with its fix
     try:
@@ -55,6 +65,8 @@ def serve(settings: Settings) -> None:
         settings.workers,
         extra={"host": settings.host, "port": settings.port, "workers": settings.workers},
     )
+    if on_started is not None:
+        threading.Thread(target=_when_started, args=(server, on_started), name="on-started", daemon=True).start()
     try:
         server.run(sockets=[listener])
     finally:
@@ -62,10 +74,27 @@ def serve(settings: Settings) -> None:
         listener.close()
 
 
+def _when_started(server: uvicorn.Server, callback: Callable[[StopService], None]) -> None:
+    def stop() -> None:
+        server.should_exit = True
+
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.05)
+    try:
+        callback(stop)
+    except Exception:
+        logger.exception("stopping: the start-up task failed")
+        stop()
+
+
 def _bind(settings: Settings) -> socket.socket:
     """The listening socket, bound now (uvicorn would only exit when it finds the port taken)."""
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on connections whose socket says TCP, and without it
+    # every answer on a kept-alive connection waits ~40 ms for the client's delayed ACK (Nagle).
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((settings.host, settings.port))

@@ -14,6 +14,7 @@ import typer
 
 from ai_service.cli.console import report_error
 from ai_service.cli.db_commands import db_app
+from ai_service.cli.demo_commands import demo_cmd
 from ai_service.cli.docs_commands import docs_app
 from ai_service.cli.eval_commands import eval_app
 from ai_service.cli.feedback_commands import drafts_app, feedback_app, metrics_app
@@ -22,6 +23,7 @@ from ai_service.cli.search_commands import search_cmd
 from ai_service.cli.service_commands import queue_app, serve_cmd, tokens_app, worker_cmd
 from ai_service.cli.triage_commands import incidents_app, resolve_cmd, triage_cmd
 from ai_service.errors import NocaiError, SchemaNotReadyError
+from db import migrate
 
 app = typer.Typer(
     name="nocai",
@@ -42,6 +44,7 @@ app.command("triage")(triage_cmd)
 app.command("resolve")(resolve_cmd)
 app.add_typer(incidents_app, name="incidents")
 app.command("serve")(serve_cmd)
+app.command("demo")(demo_cmd)
 app.command("worker")(worker_cmd)
 app.add_typer(queue_app, name="queue")
 app.add_typer(tokens_app, name="tokens")
@@ -61,14 +64,9 @@ def run(argv: list[str] | None = None) -> int:
     except NocaiError as exc:
         return report_error(exc)
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedFunction) as exc:
-        # A command that does not check first met a database older than this nocai.
-        first_line, *_ = str(exc).splitlines() or ["a table is missing"]
-        return report_error(
-            SchemaNotReadyError(
-                f"the database is not initialised or not up to date ({first_line})",
-                hint="run `nocai db init` on a new database, or `nocai db migrate` after an upgrade",
-            )
-        )
+        # A command that does not check first met a database that was never initialised, or is older than this
+        # nocai.
+        return report_error(_schema_error(exc))
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
@@ -85,6 +83,21 @@ def run(argv: list[str] | None = None) -> int:
             print(f"error: {exc.format_message()}", file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+def _schema_error(exc: psycopg.Error) -> NocaiError:
+    """What to tell a user whose command met a missing table, column or function."""
+    try:
+        initialised = migrate.is_initialised()
+    except (NocaiError, psycopg.Error):
+        initialised = True  # cannot tell: name the missing object and both fixes
+    if not initialised:
+        return migrate.not_initialised_error()
+    first_line, *_ = str(exc).splitlines() or ["a table is missing"]
+    return SchemaNotReadyError(
+        f"the database is not up to date ({first_line})",
+        hint="run python scripts/db/run_migration.py (or nocai db migrate) after an upgrade",
+    )
 
 
 def main() -> None:

@@ -6,10 +6,10 @@ Run from the repository root (a throwaway embedded PostgreSQL with the sample kn
     .venv/bin/python bench/bench_service.py --rates 50 --seconds 3 --drain-alerts 20 --workers 1   # a smoke run
 
 What runs: ``python -m ai_service.main`` in a subprocess on a loopback port, on the embedded default, with the
-sample knowledge base; a load generator in this process (asyncio + httpx, one TCP connection per in-flight
-request, open loop: requests are sent on a fixed schedule whatever the answers, so a slow service cannot slow the
-load down and hide its own latency). Each request is a real Alertmanager webhook with one new alert (a sample
-payload with a unique instance), authenticated with an ingest token.
+sample knowledge base; a load generator in this process (asyncio streams over keep-alive connections, a new one
+opened whenever none is idle; open loop: requests are sent on a fixed schedule whatever the answers, so a slow
+service cannot slow the load down and hide its own latency). Each request is a real Alertmanager webhook with one
+new alert (a sample payload with a unique instance), authenticated with an ingest token.
 
 1. **Acknowledgement**, per target rate: the achieved rate, p50 / p99 latency of the ``202`` (from the
    scheduled send time), and errors; the workers triage what arrives meanwhile, as in production. The baseline,
@@ -199,35 +199,105 @@ class Payloads:
         return json.dumps(payload).encode()
 
 
+class _Connection:
+    """One keep-alive HTTP/1.1 connection: a request written in one piece, the response read by its length."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Connection:
+        reader, writer = await asyncio.open_connection(host, port)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(reader, writer)
+
+    async def request(self, raw: bytes) -> int:
+        self.writer.write(raw)
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionError("closed by the server")
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _raw_request(method: str, url: str, token: str, body: bytes | None) -> bytes:
+    parsed = httpx.URL(url)
+    head = [
+        f"{method} {parsed.raw_path.decode()} HTTP/1.1",
+        f"Host: {parsed.host}:{parsed.port}",
+        f"Authorization: Bearer {token}",
+    ]
+    if body is not None:
+        head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
+
+
 async def load(
     url: str, token: str, rate: float, seconds: float, body: Any, label: str, *, method: str = "POST"
 ) -> LoadResult:
-    """Send ``rate`` requests per second for ``seconds`` on a fixed schedule (open loop)."""
+    """Send ``rate`` requests per second for ``seconds`` on a fixed schedule (open loop).
+
+    The generator has to be much cheaper than what it measures on the same two cores: requests are encoded before
+    the clock starts and go out over a pool of keep-alive connections with raw asyncio streams (a new connection
+    per request, or an HTTP client library's per-request work, cost more CPU than the service's own answer). A
+    request that finds no idle connection opens one, so a slow service is met with more concurrency, never with
+    a slower schedule.
+    """
     total = max(1, int(rate * seconds))
     result = LoadResult(label=label, target_rate=rate, sent=total, seconds=seconds)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=100)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        started = time.perf_counter()
+    requests = [_raw_request(method, url, token, body() if body is not None else None) for _ in range(total)]
+    parsed = httpx.URL(url)
+    host, port = parsed.host, parsed.port or 80
+    idle: list[_Connection] = []
+    opened: list[_Connection] = []
+    started = time.perf_counter()
 
-        async def one(index: int) -> None:
-            due = started + index / rate
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            try:
-                if method == "POST":
-                    response = await client.post(url, content=body(), headers=headers)
-                else:
-                    response = await client.get(url, headers=headers)
-                ok = response.status_code in (200, 202)
-                if ok:
-                    result.latencies_ms.append((time.perf_counter() - due) * 1000)
-                else:
-                    result.errors[str(response.status_code)] = result.errors.get(str(response.status_code), 0) + 1
-            except httpx.HTTPError as exc:
-                result.errors[type(exc).__name__] = result.errors.get(type(exc).__name__, 0) + 1
+    async def one(index: int) -> None:
+        due = started + index / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        connection = idle.pop() if idle else None
+        try:
+            if connection is not None:
+                try:
+                    status = await asyncio.wait_for(connection.request(requests[index]), timeout=30)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    # The service closed a connection that sat idle past its keep-alive timeout: send on a new one.
+                    connection.close()
+                    connection = None
+            if connection is None:
+                connection = await _Connection.open(host, port)
+                opened.append(connection)
+                status = await asyncio.wait_for(connection.request(requests[index]), timeout=30)
+        except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
+            result.errors[type(exc).__name__] = result.errors.get(type(exc).__name__, 0) + 1
+            if connection is not None:
+                connection.close()
+            return
+        idle.append(connection)
+        if status in (200, 202):
+            result.latencies_ms.append((time.perf_counter() - due) * 1000)
+        else:
+            result.errors[str(status)] = result.errors.get(str(status), 0) + 1
 
-        await asyncio.gather(*(one(i) for i in range(total)))
-        result.seconds = max(seconds, time.perf_counter() - started)
+    await asyncio.gather(*(one(i) for i in range(total)))
+    result.seconds = max(seconds, time.perf_counter() - started)
+    for connection in opened:
+        connection.close()
     return result
 
 

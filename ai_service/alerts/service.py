@@ -34,12 +34,17 @@ class IntakeOutcome:
 def receive_alert(conn: psycopg.Connection, alert: NormalizedAlert) -> IntakeOutcome:
     """Record one normalised alert (``conn`` in autocommit mode: one transaction per alert)."""
     with conn.transaction():
-        if alert.status == "resolved":
-            incident = store.resolve(
-                conn, fingerprint=alert.fingerprint, resolved_at=alert.ends_at or alert.received_at, raw=alert.raw
-            )
-            return IntakeOutcome(alert, "resolved" if incident else "ignored", incident)
-        opened = store.open_or_repeat(conn, alert=alert)
+        return record_alert(conn, alert)
+
+
+def record_alert(conn: psycopg.Connection, alert: NormalizedAlert) -> IntakeOutcome:
+    """Record one normalised alert in the caller's transaction: one statement, which is atomic on its own."""
+    if alert.status == "resolved":
+        incident = store.resolve(
+            conn, fingerprint=alert.fingerprint, resolved_at=alert.ends_at or alert.received_at, raw=alert.raw
+        )
+        return IntakeOutcome(alert, "resolved" if incident else "ignored", incident)
+    opened = store.open_or_repeat(conn, alert=alert)
     return IntakeOutcome(
         alert, "created" if opened.created else "repeated", opened.incident_id, opened.occurrence_count
     )

@@ -80,7 +80,7 @@ def authenticate(conn: psycopg.Connection, authorization: str | None) -> Princip
             "the Authorization header is not a bearer token",
             hint="send 'Authorization: Bearer <token>' (the token printed by `nocai tokens create`)",
         )
-    found = store.find_by_digest(conn, digest(token))
+    found = store.use_by_digest(conn, digest(token))
     if found is None:
         raise AuthenticationError(
             "this API token is not known", hint="check the token, or create one with `nocai tokens create`"
@@ -90,7 +90,6 @@ def authenticate(conn: psycopg.Connection, authorization: str | None) -> Princip
             f"this API token ({found.name}) was revoked on {found.revoked_at:%Y-%m-%d %H:%M} UTC",
             hint="ask an admin for a new token (`nocai tokens create`)",
         )
-    store.touch(conn, found.id)
     return Principal(name=found.name, role=found.role, policy_roles=found.policy_roles, token_id=found.id)
 
 

@@ -34,19 +34,19 @@ def insert_token(
     return stored
 
 
-def find_by_digest(conn: psycopg.Connection, token_sha256: str) -> ApiToken | None:
-    """The token whose SHA-256 is ``token_sha256`` (revoked ones included: the caller says why it is refused)."""
+def use_by_digest(conn: psycopg.Connection, token_sha256: str) -> ApiToken | None:
+    """The token whose SHA-256 is ``token_sha256`` (revoked ones included: the caller says why it is refused),
+    recording that an active one was used — at most once a minute, so busy webhooks do not write on every call.
+    One statement: authentication costs one round trip on every request."""
     with conn.cursor(row_factory=class_row(ApiToken)) as cur:
-        return cur.execute(f"SELECT {_COLUMNS} FROM api_tokens WHERE token_sha256 = %s", (token_sha256,)).fetchone()
-
-
-def touch(conn: psycopg.Connection, token_id: uuid.UUID) -> None:
-    """Record that a token was used (at most once a minute, so busy webhooks do not write on every call)."""
-    conn.execute(
-        "UPDATE api_tokens SET last_used_at = now() WHERE id = %s"
-        " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-        (token_id,),
-    )
+        return cur.execute(
+            f"WITH found AS (SELECT {_COLUMNS} FROM api_tokens WHERE token_sha256 = %(digest)s),"
+            " used AS (UPDATE api_tokens SET last_used_at = now()"
+            "  WHERE token_sha256 = %(digest)s AND revoked_at IS NULL"
+            "    AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute'))"
+            f" SELECT {_COLUMNS} FROM found",
+            {"digest": token_sha256},
+        ).fetchone()
 
 
 def list_tokens(conn: psycopg.Connection, *, include_revoked: bool = False) -> list[ApiToken]:

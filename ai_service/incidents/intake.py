@@ -18,7 +18,7 @@ import psycopg
 from pydantic import BaseModel, Field
 
 from ai_service.alerts.models import AlertSource, IgnoredEvent, ParsedPayload
-from ai_service.alerts.service import receive_alert
+from ai_service.alerts.service import record_alert
 from ai_service.queue import store as queue_store
 
 Outcome = Literal["new", "repeat", "resolved", "ignored"]
@@ -58,10 +58,11 @@ def record_payload(conn: psycopg.Connection, parsed: ParsedPayload, *, max_attem
     """Record every alert of ``parsed`` and queue each new incident's triage, in one transaction."""
     order = sorted(range(len(parsed.alerts)), key=lambda i: (parsed.alerts[i].fingerprint, i))
     receipts: dict[int, AlertReceipt] = {}
+    woken = False
     with conn.transaction():
         for index in order:
             alert = parsed.alerts[index]
-            intake = receive_alert(conn, alert)
+            intake = record_alert(conn, alert)
             item_id = None
             if intake.action == "created" and intake.incident_id is not None:
                 item_id = queue_store.enqueue(
@@ -69,7 +70,9 @@ def record_payload(conn: psycopg.Connection, parsed: ParsedPayload, *, max_attem
                     incident_id=intake.incident_id,
                     alert=alert.model_dump(mode="json"),
                     max_attempts=max_attempts,
+                    wake=not woken,  # one notification per transaction wakes the workers
                 )
+                woken = True
             receipts[index] = AlertReceipt(
                 index=index,
                 title=alert.title,
@@ -80,8 +83,6 @@ def record_payload(conn: psycopg.Connection, parsed: ParsedPayload, *, max_attem
                 occurrence_count=intake.occurrence_count,
                 work_item_id=item_id,
             )
-        if any(r.work_item_id is not None for r in receipts.values()):
-            queue_store.notify(conn)
     return IntakeReport(
         format=parsed.format,
         alerts=[receipts[i] for i in range(len(parsed.alerts))],

@@ -29,14 +29,28 @@ _COLUMNS = ", ".join(_NAMES)
 _UPDATED_COLUMNS = ", ".join(f"w.{name}" for name in _NAMES)
 
 
-def enqueue(conn: psycopg.Connection, *, incident_id: uuid.UUID, alert: dict[str, Any], max_attempts: int) -> int:
-    """Add a triage item (inside the caller's transaction, with the incident it is for); returns its id."""
-    item_id: int = scalar(
-        conn,
-        "INSERT INTO work_items (incident_id, kind, alert, max_attempts) VALUES (%s, 'triage', %s, %s) RETURNING id",
-        (incident_id, Jsonb(alert), max_attempts),
+def enqueue(
+    conn: psycopg.Connection,
+    *,
+    incident_id: uuid.UUID,
+    alert: dict[str, Any],
+    max_attempts: int,
+    wake: bool = False,
+) -> int:
+    """Add a triage item (inside the caller's transaction, with the incident it is for); returns its id. With
+    ``wake``, the same statement notifies the workers (as :func:`notify`; one round trip less on the webhook path)."""
+    insert = (
+        "INSERT INTO work_items (incident_id, kind, alert, max_attempts) VALUES (%s, 'triage', %s, %s) RETURNING id"
     )
-    return item_id
+    if not wake:
+        item_id: int = scalar(conn, insert, (incident_id, Jsonb(alert), max_attempts))
+        return item_id
+    woken: int = scalar(
+        conn,
+        f"WITH item AS ({insert}) SELECT item.id FROM item, LATERAL pg_notify(%s, '') AS woken",
+        (incident_id, Jsonb(alert), max_attempts, CHANNEL),
+    )
+    return woken
 
 
 def notify(conn: psycopg.Connection) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -176,6 +177,7 @@ class WorkerPool:
     # --- the threads ------------------------------------------------------------------------------------
 
     def _work(self, name: str) -> None:
+        _yield_to_intake()
         settings = self.triager.settings
         while not self._stop.is_set():
             try:
@@ -234,3 +236,19 @@ class WorkerPool:
             except Exception:
                 logger.warning("the queue listener lost its connection; reconnecting", exc_info=True)
                 self._stop.wait(1.0)
+
+
+#: How much lower than the process's other threads a triage worker runs (Linux nice steps).
+WORKER_NICENESS = 10
+
+
+def _yield_to_intake() -> None:
+    """Lower the calling worker thread's CPU priority, so that on a busy machine acknowledging webhooks (the
+    request threads of the same process) comes before triaging them: the queue absorbs a burst, the senders do
+    not wait. Linux gives each thread its own nice value; elsewhere this does nothing."""
+    if sys.platform != "linux":
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
+    except OSError:
+        logger.debug("could not lower the triage worker's priority", exc_info=True)

@@ -6,8 +6,9 @@ An on-call engineer signs in, sees the alert arrive in the queue (and a second o
 opens it, accepts the plan, says a step fixed it, and finds the signature whose history the plan used with one
 more confirmed fix; the same alert from another instance then gets a plan whose step shows its track record.
 Every page is photographed (desktop 1280x900, and the incident page at phone width 390x844) into
-``artifacts/screenshots/``; the desktop incident page also goes to ``docs/images/incident-page.png`` for the
-README. Skipped, saying why, where Chromium or its driver is not installed.
+``artifacts/screenshots/``; with ``NOCAI_README_SCREENSHOT=1`` the desktop incident page also replaces
+``docs/images/incident-page.png``, the README's picture. Skipped, saying why, where Chromium or its driver is not
+installed.
 """
 
 from __future__ import annotations
@@ -255,8 +256,8 @@ def test_an_on_call_engineer_works_an_incident_in_a_real_browser(live: Live, bro
     wait(driver, ec.presence_of_element_located((By.ID, "plan")), "the incident page")
     assert "needs-review" in driver.find_element(By.ID, "triage").text
     page = shoot(driver, "incident", shots)
-    README_IMAGE.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(page, README_IMAGE)
+    if os.environ.get("NOCAI_README_SCREENSHOT") == "1":
+        shutil.copyfile(page, README_IMAGE)
     viewport(driver, PHONE, mobile=True)
     driver.refresh()
     wait(driver, ec.presence_of_element_located((By.ID, "plan")), "the incident page on a phone")
@@ -342,4 +343,5 @@ def test_an_on_call_engineer_works_an_incident_in_a_real_browser(live: Live, bro
 
     for path in shots:
         print(f"screenshot: {path}")
-    print(f"screenshot: {README_IMAGE}")
+    if os.environ.get("NOCAI_README_SCREENSHOT") == "1":
+        print(f"screenshot: {README_IMAGE}")

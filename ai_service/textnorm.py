@@ -19,9 +19,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["normalize_text", "split_camel_tokens", "split_identifier"]
+__all__ = ["FIRED_BOILERPLATE", "normalize_text", "says_only_that_it_fired", "split_camel_tokens", "split_identifier"]
 
 _I = re.IGNORECASE
+
+#: A sentence that says an alert fired, not what is wrong ("This alert was triggered for zone eu-1").
+FIRED_BOILERPLATE = re.compile(
+    r"^(?:this |the )?(?:alert|rule|notification)s? (?:was |is |has been |have been )?"
+    r"(?:triggered|fired|firing|raised|sent|received)\b",
+    re.IGNORECASE,
+)
+
+
+def says_only_that_it_fired(text: str) -> bool:
+    """Whether every sentence of ``text`` only says that an alert fired (see :data:`FIRED_BOILERPLATE`)."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
+    return bool(sentences) and all(FIRED_BOILERPLATE.match(s) for s in sentences)
+
+
 _HEX = "0-9a-fA-F"
 # Kubernetes' random suffixes use this alphabet (no vowels, no 0/1/3); ReplicaSet hashes were once hex/decimal.
 _K8S = "bcdfghjklmnpqrstvwxz2456789"

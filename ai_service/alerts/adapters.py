@@ -94,6 +94,7 @@ from ai_service.alerts.payload import (
     validate,
 )
 from ai_service.errors import AlertFormatError
+from ai_service.textnorm import says_only_that_it_fired
 
 __all__ = [
     "MAX_DEPTH",
@@ -141,6 +142,10 @@ def _parse_alertmanager_like(data: Any, received_at: datetime, *, grafana: bool)
         # Some rule authors put the one-line summary in a label; it still names this instance better than
         # the alertname shared by the whole group.
         title = first_label(annotations, ("summary",)) or first_label(labels, ("summary", "alertname"))
+        alertname = first_label(labels, ("alertname",))
+        if title and alertname and alertname not in title and says_only_that_it_fired(title):
+            # "This alert was triggered for zone eu-1" names no problem: lead with the rule's name.
+            title = f"{alertname}: {title}"
         if not title:
             raise AlertFormatError(
                 f"alerts[{index}].labels.alertname: missing, and there is no annotations.summary either, "

@@ -510,7 +510,8 @@ class NormalizedAlert(BaseModel):
     )
     title: str = Field(
         min_length=1,
-        description="One line. Alertmanager/Grafana: annotations.summary, else the alertname label; "
+        description="One line. Alertmanager/Grafana: annotations.summary (after the alertname when the summary "
+        "only says that the alert fired), else the alertname label; "
         "PagerDuty: data.title; generic: title.",
     )
     description: str = Field(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ai_service.alerts.fingerprint import identifying_labels
 from ai_service.alerts.models import NormalizedAlert
-from ai_service.textnorm import normalize_text, split_camel_tokens, split_identifier
+from ai_service.textnorm import FIRED_BOILERPLATE, normalize_text, split_camel_tokens, split_identifier
 
 __all__ = ["SearchQuery", "build_query", "normalize_text", "split_identifier"]
 
@@ -66,12 +66,6 @@ def _context_words(values: Mapping[str, str | None]) -> list[str]:
     return [normalize_text(value.replace("-", " ").replace("_", " ")) for value in values.values() if value]
 
 
-#: Sentences that say an alert fired, not what is wrong ("This alert was triggered for zone eu-1").
-_BOILERPLATE = re.compile(
-    r"^(?:this |the )?(?:alert|rule|notification)s? (?:was |is |has been |have been )?"
-    r"(?:triggered|fired|firing|raised|sent|received)\b",
-    re.IGNORECASE,
-)
 #: Most characters of one piece (title, description) that are read: the symptom is said early, and a huge
 #: description must not cost seconds of regular expressions.
 MAX_PIECE_CHARS = 4000
@@ -108,8 +102,9 @@ def clean_name(text: str) -> str:
 
 
 def _without_boilerplate(text: str) -> str:
-    sentences = re.split(r"(?<=[.!?])\s+", text)
-    kept = [s for s in sentences if not _BOILERPLATE.match(s.strip()) and not _ALERT_HANDLING.search(s)]
+    # A colon ends a sentence here too: a title may be "High CPU usage: This alert was triggered for zone eu-1".
+    sentences = re.split(r"(?<=[.!?:])\s+", text)
+    kept = [s for s in sentences if not FIRED_BOILERPLATE.match(s.strip()) and not _ALERT_HANDLING.search(s)]
     return " ".join(kept) if kept else ""
 
 

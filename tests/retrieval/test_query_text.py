@@ -316,3 +316,44 @@ def test_a_duplicated_grafana_rule_is_searched_by_its_own_name() -> None:
         {"alert_id": "a", "title": "High memory usage", "labels": {"alertname": "Memory (copy)"}}, format="generic"
     )
     assert "copy" not in build_query(alert).text
+
+
+def test_a_title_that_only_says_the_alert_fired_leads_with_the_rule_and_is_not_searched() -> None:
+    (alert,) = parse_alerts(
+        {
+            "receiver": "ops",
+            "status": "firing",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "High CPU usage", "zone": "eu-1"},
+                    "annotations": {
+                        "summary": "This alert was triggered for zone eu-1",
+                        "description": "The system has high CPU usage",
+                    },
+                }
+            ],
+        },
+        format="alertmanager",
+    )
+    assert alert.title == "High CPU usage: This alert was triggered for zone eu-1"
+    text = build_query(alert).text
+    assert "triggered" not in text and "zone" not in text, text
+    assert text.startswith("high cpu usage.") and "The system has high CPU usage" in text, text
+
+
+@pytest.mark.parametrize(
+    "summary",
+    ["Disk sda1 was triggered by a full log partition", "CPU usage is high: This alert was triggered for web-1"],
+)
+def test_a_summary_that_names_the_problem_stays_the_title(summary: str) -> None:
+    (alert,) = parse_alerts(
+        {
+            "receiver": "ops",
+            "alerts": [
+                {"status": "firing", "labels": {"alertname": "HostTrouble"}, "annotations": {"summary": summary}}
+            ],
+        },
+        format="alertmanager",
+    )
+    assert alert.title == summary

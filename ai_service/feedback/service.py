@@ -234,6 +234,7 @@ def give_step_feedback(
         first_fix = feedback.outcome == "fixed_it" and not store.has_feedback(
             conn, incident_id, feedback_type="step", kinds=("fixed_it",)
         )
+        earlier = store.reported_outcome(conn, incident_id, feedback.step_id)
         feedback_id = store.insert_feedback(
             conn,
             incident_id=incident_id,
@@ -245,7 +246,7 @@ def give_step_feedback(
             system_output=steps[feedback.step_id],
             notes=feedback.notes,
         )
-        record = store.record_step(conn, step_id=feedback.step_id, outcome=feedback.outcome)
+        record = store.record_step(conn, step_id=feedback.step_id, outcome=feedback.outcome, replacing=earlier)
         changes.append(f"{feedback.step_id}: {record.describe()}")
         if first_fix:
             lent = list(plan.get("used_signature_ids") or [])

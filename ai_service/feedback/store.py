@@ -123,21 +123,43 @@ def count_fix(conn: psycopg.Connection, signature_ids: Sequence[str]) -> int:
 # --- steps' track records ------------------------------------------------------------------------------------
 
 
-def record_step(conn: psycopg.Connection, *, step_id: str, outcome: StepOutcome) -> StepRecord:
-    """Count one outcome of a step; returns its record."""
+def record_step(
+    conn: psycopg.Connection, *, step_id: str, outcome: StepOutcome, replacing: StepOutcome | None = None
+) -> StepRecord:
+    """Count one outcome of a step; returns its record. ``replacing`` is the outcome the same incident reported
+    for this step before, which the new one takes the place of: an incident counts once in a step's record,
+    however often its responder changes their mind (or clicks twice)."""
     with conn.cursor(row_factory=class_row(StepRecord)) as cur:
         record = cur.execute(
             "INSERT INTO step_records AS r (step_id, fixed, no_effect, worse, skipped)"
             " VALUES (%(step)s, (%(o)s = 'fixed_it')::int, (%(o)s = 'did_nothing')::int,"
             "         (%(o)s = 'made_worse')::int, (%(o)s = 'skipped')::int)"
-            " ON CONFLICT (step_id) DO UPDATE SET fixed = r.fixed + EXCLUDED.fixed,"
-            " no_effect = r.no_effect + EXCLUDED.no_effect, worse = r.worse + EXCLUDED.worse,"
-            " skipped = r.skipped + EXCLUDED.skipped, updated_at = now()"
+            " ON CONFLICT (step_id) DO UPDATE SET"
+            " fixed = greatest(r.fixed + EXCLUDED.fixed - (%(was)s::text IS NOT DISTINCT FROM 'fixed_it')::int, 0),"
+            " no_effect = greatest(r.no_effect + EXCLUDED.no_effect"
+            "   - (%(was)s::text IS NOT DISTINCT FROM 'did_nothing')::int, 0),"
+            " worse = greatest(r.worse + EXCLUDED.worse"
+            "   - (%(was)s::text IS NOT DISTINCT FROM 'made_worse')::int, 0),"
+            " skipped = greatest(r.skipped + EXCLUDED.skipped"
+            "   - (%(was)s::text IS NOT DISTINCT FROM 'skipped')::int, 0),"
+            " updated_at = now()"
             " RETURNING step_id, fixed, no_effect, worse, skipped",
-            {"step": step_id, "o": outcome},
+            {"step": step_id, "o": outcome, "was": replacing},
         ).fetchone()
     assert record is not None  # INSERT ... ON CONFLICT DO UPDATE ... RETURNING always returns the row
     return record
+
+
+def reported_outcome(conn: psycopg.Connection, incident_id: uuid.UUID, step_id: str) -> StepOutcome | None:
+    """The outcome this incident last reported for this step (None: none yet)."""
+    outcome: StepOutcome | None = scalar(
+        conn,
+        "SELECT kind FROM feedback WHERE incident_id = %s AND feedback_type = 'step' AND step_id = %s"
+        " ORDER BY created_at DESC, id DESC LIMIT 1",
+        (incident_id, step_id),
+        default=None,
+    )
+    return outcome
 
 
 def step_records(conn: psycopg.Connection, step_ids: Sequence[str]) -> dict[str, StepRecord]:

@@ -79,7 +79,13 @@ def judge(
     query = build_query(alert, include_alertname=include_alertname)
     result = search(conn, embedder, query, options, calibration=calibration, pool=pool)
     triage = _taught_routing(conn, alert, classify(alert, result, calibration))
-    plan = build_plan(conn, result, triage, step_records=feedback_store.step_records(conn, _plan_candidates(result)))
+    plan = build_plan(
+        conn,
+        result,
+        triage,
+        step_records=feedback_store.step_records(conn, _plan_candidates(result)),
+        exclude_runbook_ids=options.filters.exclude_runbook_ids,
+    )
     if settings is not None and settings.llm_url and plan.recommendations:
         triage, plan = _with_llm_advice(settings, alert, triage, plan, result)
     decision = evaluate(

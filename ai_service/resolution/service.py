@@ -13,7 +13,7 @@ ones last.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,12 +52,15 @@ def build_plan(
     *,
     max_steps: int = MAX_STEPS,
     step_records: Mapping[str, StepRecord] | None = None,
+    exclude_runbook_ids: Collection[str] = (),
 ) -> ResolutionPlan:
     """The plan for ``triage`` (reads the referenced steps that retrieval did not return).
 
     ``step_records`` (by step id) are what responders reported of the steps: within a phase, a proven step comes
     before the others and a harmful one after them; never across phases. Each step's record is in its
-    provenance ("fixed it 7 of 9 times").
+    provenance ("fixed it 7 of 9 times"). ``exclude_runbook_ids`` are runbooks responders said are wrong for
+    this alert's pattern: retrieval already left them out, and their steps do not come back through the
+    signatures' history either.
     """
     records = step_records or {}
     if triage.no_match or not result.runbooks:
@@ -82,6 +85,9 @@ def build_plan(
     top = result.runbooks[0]
     chosen: dict[str, _Chosen] = {}
     for step in retrieval_store.steps_by_id(conn, list(referenced)):
+        if step.runbook_id in exclude_runbook_ids:
+            del referenced[step.step_id]  # lends nothing: not in the plan, not counted as used history
+            continue
         chosen[step.step_id] = _Chosen(step, "signature")
     # The runbook's steps in plan order (phase, record, then its own order), so that the cap keeps the first.
     for step in sorted(

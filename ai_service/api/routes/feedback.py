@@ -61,6 +61,8 @@ def step_feedback(
 
 @router.get("/incidents/{incident_id}/feedback", response_model=list[FeedbackRecord], summary="Feedback given")
 def list_feedback(incident_id: IncidentId, conn: ConnectionDep, _caller: Reader) -> list[FeedbackRecord]:
+    if incidents_store.get_incident(conn, incident_id) is None:
+        raise NotFoundError(f"no incident {incident_id}", hint="list the incidents to find its id")
     return feedback_store.feedback_of(conn, incident_id)
 
 

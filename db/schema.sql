@@ -20,6 +20,7 @@
 -- nocai:includes 012_service.sql sha256=0a4e1e535858ea1d8b5e5b4eaf68420385a063df7aea548bfad9db3a500ca092
 -- nocai:includes 013_feedback.sql sha256=35fb7e430f47f34a4d7585d9968afdfa6137f4c2588b5a0e02d15da4ca16be38
 -- nocai:includes 014_runbook_team_failure_type.sql sha256=2b617c1ef29734b4c960d4a10c0040f6c9c7dc3f187c5bcf8f27e41bd158b3ba
+-- nocai:includes 015_incident_resolution_note.sql sha256=f2fe0cf8d72dd857d15828f9a3ea903730aa8e5bc5802c2cb194d37543fdfb77
 
 -- ================================================================================================
 -- 001_base_documents_chunks.sql
@@ -1019,3 +1020,15 @@ ALTER TABLE runbooks ADD COLUMN IF NOT EXISTS failure_type text;
 CREATE INDEX IF NOT EXISTS runbooks_team_idx ON runbooks (team) WHERE team IS NOT NULL;
 
 ALTER TABLE triage_results ADD COLUMN IF NOT EXISTS assignment_group_source text;
+
+-- ================================================================================================
+-- 015_incident_resolution_note.sql
+-- ================================================================================================
+-- 015: why a human closed an incident.
+--
+-- incidents.resolution_note: the note a responder gave when closing the incident by hand (POST
+--   /api/v1/incidents/{id}/close, `nocai incidents close --notes`, the console's Close form); NULL when the
+--   alert's resolved notification closed it or no note was given.
+--
+-- Idempotent, like every migration file.
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS resolution_note text;

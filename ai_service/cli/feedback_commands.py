@@ -144,15 +144,16 @@ def feedback_step_cmd(
 def close_cmd(
     incident_id: Annotated[str, typer.Argument(help="The incident's id.")],
     user: UserOption = None,
+    notes: NotesOption = None,
 ) -> None:
     """Close an open incident by hand (its resolved notification will not come); its time to resolve ends now.
 
-    Example: nocai incidents close 3f0c2a4e-...
+    Example: nocai incidents close 3f0c2a4e-... --notes "failed over to the replica; primary rebuilt"
     """
     ident = incident_id_of(incident_id)
     who = _user(user)
     with connect(autocommit=True) as conn, conn.transaction():
-        if not incidents_store.close_incident(conn, ident, user=who):
+        if not incidents_store.close_incident(conn, ident, user=who, note=notes):
             if incidents_store.get_incident(conn, ident) is None:
                 raise NotFoundError(f"no incident {ident}", hint="`nocai incidents list` shows the ids")
             raise ConflictError(f"incident {ident} is already resolved", hint="nothing to close")

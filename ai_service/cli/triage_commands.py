@@ -327,6 +327,7 @@ def _incident_lines(incident: IncidentDetail, chain: list[ChainLink]) -> list[tu
     """(label, value) lines of an incident's head: what it is, where it stands, what its latest triage said."""
     ended = (
         f" · resolved {show(incident.resolved_at)} by {show(incident.resolved_by)}"
+        + (f" ({incident.resolution_note})" if incident.resolution_note else "")
         if incident.status == "resolved"
         else ""
     )

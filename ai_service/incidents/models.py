@@ -52,6 +52,7 @@ class IncidentSummary(BaseModel):
     resolved_by: str | None = Field(
         default=None, description="'alert' (its resolved notification) or the user who closed it."
     )
+    resolution_note: str | None = Field(default=None, description="Why the user who closed it did so (their note).")
     triage_completed_at: datetime | None
 
 

@@ -27,7 +27,7 @@ from ai_service.triage.models import Triage
 _SUMMARY_COLUMNS = (
     "i.id, i.status, i.title, i.source, i.service, i.environment, i.severity AS alert_severity,"
     " coalesce(i.triage_output->>'severity', i.severity) AS severity, i.policy_band, i.occurrence_count,"
-    " i.first_seen_at, i.last_seen_at, i.resolved_at, i.resolved_by, i.triage_completed_at"
+    " i.first_seen_at, i.last_seen_at, i.resolved_at, i.resolved_by, i.resolution_note, i.triage_completed_at"
 )
 
 
@@ -143,13 +143,13 @@ def record_triage(
     )
 
 
-def close_incident(conn: psycopg.Connection, incident_id: uuid.UUID, *, user: str) -> bool:
-    """A human closes an open incident (the fix is in, and no resolved notification will come); False when it
-    was not open."""
+def close_incident(conn: psycopg.Connection, incident_id: uuid.UUID, *, user: str, note: str | None = None) -> bool:
+    """A human closes an open incident (the fix is in, and no resolved notification will come), saying why in
+    ``note``; False when it was not open."""
     closed = conn.execute(
-        "UPDATE incidents SET status = 'resolved', resolved_at = now(), resolved_by = %s"
+        "UPDATE incidents SET status = 'resolved', resolved_at = now(), resolved_by = %s, resolution_note = %s"
         " WHERE id = %s AND status = 'open'",
-        (user, incident_id),
+        (user, (note or "").strip() or None, incident_id),
     ).rowcount
     return closed == 1
 

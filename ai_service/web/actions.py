@@ -275,7 +275,7 @@ def close_incident(
     """Close an incident whose resolved notification will not come: its time to resolve ends now."""
     target = f"/incidents/{incident_id}"
     with conn.transaction():
-        closed = incidents_store.close_incident(conn, incident_id, user=visitor.principal.name)
+        closed = incidents_store.close_incident(conn, incident_id, user=visitor.principal.name, note=notes)
     if not closed:
         if incidents_store.get_incident(conn, incident_id) is None:
             raise NotFoundError(f"no incident {incident_id}", hint="open it from the incident queue")

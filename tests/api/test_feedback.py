@@ -328,9 +328,12 @@ def test_closing_by_hand_records_who_and_only_once(api: Api) -> None:
     assert (status, resolved_by, resolved, accepted) == ("resolved", "responder-bot", True, None)
     check_error(_give(api, incident_id, "close", {}), 409, "conflict", "already resolved")
     assert api.query("SELECT resolved_by FROM incidents WHERE id = %s", (incident_id,)) == [("responder-bot",)]
+    # The note says why, on the incident (the refused second close changed nothing).
+    assert _detail(api, incident_id)["resolution_note"] == "pool resized"
     # Without a body too; an incident its resolved notification closed cannot be closed again.
     other = _incident(api, sample("am_disk_full.json"), triage=False)
     assert api.post(f"/api/v1/incidents/{other}/close", "admin").json()["resolved_by"] == "admin-bot"
+    assert _detail(api, other)["resolution_note"] is None
     generic = _incident(api, {"alert_id": "dns-2", "title": "DNS resolution failing"}, "generic", triage=False)
     api.send({"alert_id": "dns-2", "title": "DNS resolution failing", "status": "resolved"}, "generic")
     assert api.query("SELECT resolved_by FROM incidents WHERE id = %s", (generic,)) == [("alert",)]

@@ -184,6 +184,14 @@ def test_incident_detail_shows_the_plan_not_step_ids(cli: Cli) -> None:
     assert "['" not in detail.out and "retrieved" not in detail.out
 
 
+def test_a_closed_incident_shows_who_closed_it_and_why(cli: Cli) -> None:
+    [result] = triage_json(cli, sample(POSTGRES))
+    closed = cli("incidents", "close", result["incident_id"], "--user", "alice", "--notes", "pool resized")
+    assert closed.code == 0, closed.describe()
+    detail = cli("incidents", "show", result["incident_id"])
+    assert re.search(r"resolved .* by alice \(pool resized\)", detail.out), detail.out
+
+
 # --- no Python reprs -------------------------------------------------------------------------------------------
 
 # ``None`` as a word (a runbook may say "None;" in prose), a list or a dict repr.

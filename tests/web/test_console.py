@@ -593,6 +593,8 @@ def test_feedback_redirects_back_with_what_it_taught(console: Console) -> None:
     closed = sre.post(f"/incidents/{incident_id}/close", data={"csrf_token": csrf, "notes": "pool resized"})
     assert closed.status_code == 303
     assert "Incident closed" in sre.get(f"/incidents/{incident_id}").text
+    later = sre.get(f"/incidents/{incident_id}").text  # the flash is gone; the note stays with the incident
+    assert "Incident closed" not in later and "pool resized" in later
     assert console.query("SELECT status, resolved_by FROM incidents WHERE id = %s", (incident_id,)) == [
         ("resolved", "sre-person")
     ]

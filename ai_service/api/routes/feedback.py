@@ -84,7 +84,7 @@ def close(
 ) -> Closed:
     """For an incident whose resolved notification will not come: its time to resolve ends now, by the caller."""
     with conn.transaction():
-        if not incidents_store.close_incident(conn, incident_id, user=caller.name):
+        if not incidents_store.close_incident(conn, incident_id, user=caller.name, note=body.notes if body else None):
             if incidents_store.get_incident(conn, incident_id) is None:
                 raise NotFoundError(f"no incident {incident_id}", hint="list the incidents to find its id")
             raise ConflictError(f"incident {incident_id} is already resolved", hint="nothing to close")

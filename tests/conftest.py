@@ -5,6 +5,9 @@
 * ``migrated_db_url`` — a new database with every migration applied by our own runner (cloned from a
   template migrated once per session, so it costs a CREATE DATABASE, not a migration).
 * ``db`` — a connection to a migrated database inside a transaction that is rolled back after the test.
+* ``sample_kb_url`` — a new database holding the sample knowledge base; ``sample_kb_conn`` — an autocommit
+  connection to one shared by a test module (for tests that triage alerts and read what they wrote).
+* ``embedder`` — the local embedding model, loaded once per session (modules may define their own).
 * ``nocai_env`` — environment for subprocesses (CLI, scripts, service) pointing at a database.
 
 Tests never touch the user's own data directory: ``NOCAI_DATA_DIR`` is set to a temporary one.
@@ -20,10 +23,14 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
 from psycopg import sql
+
+if TYPE_CHECKING:
+    from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
@@ -137,6 +144,25 @@ def sample_kb_url(pg_server: PgServer) -> Iterator[str]:
     name = pg_server.create_database(template=pg_server.sample_kb_template())
     yield pg_server.url(name)
     pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def sample_kb_conn(pg_server: PgServer) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to a clone of the sample knowledge base shared by the test module."""
+    from db.connection import connect
+
+    name = pg_server.create_database(template=pg_server.sample_kb_template())
+    with connect(pg_server.url(name), autocommit=True) as connection:
+        yield connection
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalMiniLMEmbedder:
+    """The local embedding model (all-MiniLM-L6-v2 int8), loaded once per session."""
+    from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
+
+    return LocalMiniLMEmbedder()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ must say so (payloads/triage.yaml). Read-only judgements on a clone of the sampl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from ai_service.incidents.service import judge
 from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
 from ai_service.policy.service import load_policy
 from ai_service.retrieval.query_text import build_query
-from db.connection import connect
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
 EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load((PAYLOADS / "expected.yaml").read_text(encoding="utf-8"))
@@ -49,19 +47,6 @@ def _sample_runbook_ids() -> set[str]:
     return ids
 
 
-@pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
-@pytest.fixture(scope="module")
-def conn(pg_server) -> Iterator[psycopg.Connection]:  # type: ignore[no-untyped-def]
-    name = pg_server.create_database(template=pg_server.sample_kb_template())
-    with connect(pg_server.url(name), autocommit=True) as connection:
-        yield connection
-    pg_server.drop_database(name)
-
-
 def test_every_payload_with_alerts_has_triage_expectations() -> None:
     with_alerts = {name for name, spec in EXPECTED.items() if spec["detected"] and spec.get("alerts")}
     assert set(TRIAGE) == with_alerts
@@ -79,10 +64,10 @@ def test_every_payload_with_alerts_has_triage_expectations() -> None:
 
 @pytest.mark.parametrize(("name", "index", "expected"), _cases())
 def test_real_payload_is_triaged(
-    conn: psycopg.Connection, embedder: LocalMiniLMEmbedder, name: str, index: int, expected: dict[str, Any]
+    sample_kb_conn: psycopg.Connection, embedder: LocalMiniLMEmbedder, name: str, index: int, expected: dict[str, Any]
 ) -> None:
     alert = _alerts(name)[index]
-    judgement = judge(conn, embedder, alert, policy=load_policy())
+    judgement = judge(sample_kb_conn, embedder, alert, policy=load_policy())
     triage, plan, abstention = judgement.triage, judgement.plan, judgement.search.abstention
     got = plan.recommendations[0].runbook_id if plan.recommendations else None
     # What the report of a failure needs: what was searched, what came back first, and why it was (not) a match.

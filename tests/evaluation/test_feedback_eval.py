@@ -45,11 +45,6 @@ def _carries_alertname(text: str, alertname: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
-@pytest.fixture(scope="module")
 def kb_url(pg_server: PgServer, embedder: LocalMiniLMEmbedder) -> Iterator[str]:
     """A knowledge base holding exactly the stream's runbooks (what `nocai eval feedback` builds)."""
     name = pg_server.create_database(template=pg_server.migrated_template())

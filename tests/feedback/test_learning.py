@@ -57,11 +57,6 @@ POSTGRES_PATTERN = "postgresqltoomanyconnections"
 RESPONDER = "alice"
 
 
-@pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
 @pytest.fixture
 def conn(sample_kb_url: str) -> Iterator[psycopg.Connection]:
     with connect(sample_kb_url, autocommit=True) as connection:

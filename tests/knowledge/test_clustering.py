@@ -73,11 +73,6 @@ class Sample:
 
 
 @pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
-@pytest.fixture(scope="module")
 def sample(embedder: LocalMiniLMEmbedder) -> Sample:
     generator = _generator()
 

@@ -15,11 +15,6 @@ from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
 from db.connection import connect
 
 
-@pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
 @pytest.fixture
 def conn(migrated_db_url: str) -> Iterator[psycopg.Connection]:
     with connect(migrated_db_url, autocommit=True) as connection:

@@ -27,11 +27,6 @@ from tests.conftest import PgServer
 OLD_LABELS = ("o_timeout", "out_pool", "device_while_writing_temp", "auth_service_pods", "blackbox_dns_probe")
 
 
-@pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
 @pytest.fixture
 def conn(pg_server: PgServer) -> Iterator[psycopg.Connection]:
     name = pg_server.create_database(template=pg_server.sample_kb_template())

@@ -101,11 +101,6 @@ def test_the_sample_runbooks_declare_the_teams_of_their_incidents() -> None:
 # --- ingestion ---------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
 @pytest.fixture
 def conn(pg_server: PgServer, embedder: LocalMiniLMEmbedder) -> Iterator[psycopg.Connection]:
     name = pg_server.create_database(template=pg_server.migrated_template())

@@ -17,11 +17,6 @@ from db.connection import connect
 SAMPLE_CSV = service.SAMPLE_DIR / "incidents.csv"
 
 
-@pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
 @pytest.fixture
 def conn(migrated_db_url: str, embedder: LocalMiniLMEmbedder) -> Iterator[psycopg.Connection]:
     with connect(migrated_db_url, autocommit=True) as connection:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -15,7 +14,6 @@ from ai_service.incidents.service import judge
 from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
 from ai_service.policy.service import load_policy
 from ai_service.vocabulary import BANDS
-from db.connection import connect
 from tests.conftest import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "policy.md"
@@ -29,14 +27,6 @@ def documented_bands() -> dict[str, list[str]]:
     return {name: [band.strip() for band in bands.split(",")] for name, bands in rows}
 
 
-@pytest.fixture(scope="module")
-def conn(pg_server) -> Iterator[psycopg.Connection]:  # type: ignore[no-untyped-def]
-    name = pg_server.create_database(template=pg_server.sample_kb_template())
-    with connect(pg_server.url(name), autocommit=True) as connection:
-        yield connection
-    pg_server.drop_database(name)
-
-
 def test_every_sample_is_in_the_table_and_all_three_bands_appear() -> None:
     documented = documented_bands()
     assert set(documented) == {path.name for path in SAMPLES.glob("*.json")}
@@ -44,9 +34,9 @@ def test_every_sample_is_in_the_table_and_all_three_bands_appear() -> None:
 
 
 @pytest.mark.parametrize("sample", sorted(documented_bands()))
-def test_the_sample_gets_its_documented_band(conn: psycopg.Connection, sample: str) -> None:
+def test_the_sample_gets_its_documented_band(sample_kb_conn: psycopg.Connection, sample: str) -> None:
     parsed = parse_payload(json.loads((SAMPLES / sample).read_text(encoding="utf-8")))
     embedder = LocalMiniLMEmbedder()
     policy = load_policy()
-    got = [judge(conn, embedder, alert, policy=policy).decision for alert in parsed.alerts]
+    got = [judge(sample_kb_conn, embedder, alert, policy=policy).decision for alert in parsed.alerts]
     assert [d.band for d in got] == documented_bands()[sample], [(d.band, d.rule, d.reasons) for d in got]

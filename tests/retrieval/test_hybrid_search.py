@@ -17,11 +17,6 @@ from db.connection import connect
 
 
 @pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
-@pytest.fixture(scope="module")
 def kb_url(pg_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """One clone of the sample knowledge base, shared by this module's read-only tests."""
     name = pg_server.create_database(template=pg_server.sample_kb_template())

@@ -193,11 +193,6 @@ def _write_kb(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
-@pytest.fixture(scope="module")
 def kb_template(pg_server, embedder: LocalMiniLMEmbedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("judgement-kb")
     _write_kb(folder)

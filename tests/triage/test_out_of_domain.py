@@ -5,7 +5,6 @@ judgement, while the bundled real alerts keep their matches."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -14,26 +13,12 @@ from ai_service.alerts.adapters import parse_alerts, parse_payload
 from ai_service.incidents.service import judge
 from ai_service.knowledge.embeddings import LocalMiniLMEmbedder
 from ai_service.policy.service import load_policy
-from db.connection import connect
 from tests.conftest import REPO_ROOT
 
 OUT_OF_DOMAIN = REPO_ROOT / "eval" / "out_of_domain.jsonl"
 SAMPLES = REPO_ROOT / "ai_service" / "alerts" / "samples"
 #: The issue's bar: at least this share of the set gets no match.
 MIN_NO_MATCH = 0.95
-
-
-@pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
-@pytest.fixture(scope="module")
-def conn(pg_server) -> Iterator[psycopg.Connection]:  # type: ignore[no-untyped-def]
-    name = pg_server.create_database(template=pg_server.sample_kb_template())
-    with connect(pg_server.url(name), autocommit=True) as connection:
-        yield connection
-    pg_server.drop_database(name)
 
 
 def _out_of_domain_alerts() -> list[tuple[str, dict[str, object]]]:
@@ -51,13 +36,15 @@ def _out_of_domain_alerts() -> list[tuple[str, dict[str, object]]]:
     return alerts
 
 
-def test_out_of_domain_alerts_get_an_explicit_no_match(conn: psycopg.Connection, embedder: LocalMiniLMEmbedder) -> None:
+def test_out_of_domain_alerts_get_an_explicit_no_match(
+    sample_kb_conn: psycopg.Connection, embedder: LocalMiniLMEmbedder
+) -> None:
     policy = load_policy()
     matched = []
     alerts = _out_of_domain_alerts()
     for alert_id, payload in alerts:
         (alert,) = parse_alerts(payload, format="generic")
-        judgement = judge(conn, embedder, alert, policy=policy)
+        judgement = judge(sample_kb_conn, embedder, alert, policy=policy)
         if not judgement.triage.no_match:
             matched.append((alert_id, payload["title"], judgement.triage.confidence))
         else:
@@ -70,19 +57,19 @@ def test_out_of_domain_alerts_get_an_explicit_no_match(conn: psycopg.Connection,
 
 @pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.json")))
 def test_the_bundled_real_alerts_still_match(
-    conn: psycopg.Connection, embedder: LocalMiniLMEmbedder, sample: str
+    sample_kb_conn: psycopg.Connection, embedder: LocalMiniLMEmbedder, sample: str
 ) -> None:
     parsed = parse_payload(json.loads((SAMPLES / sample).read_text(encoding="utf-8")))
     for alert in parsed.alerts:
-        judgement = judge(conn, embedder, alert, policy=load_policy())
+        judgement = judge(sample_kb_conn, embedder, alert, policy=load_policy())
         assert not judgement.triage.no_match, (sample, judgement.search.abstention.reason)
         assert judgement.plan.recommendations
 
 
 def test_the_no_match_reason_names_the_floor_for_nonsense(
-    conn: psycopg.Connection, embedder: LocalMiniLMEmbedder
+    sample_kb_conn: psycopg.Connection, embedder: LocalMiniLMEmbedder
 ) -> None:
     (alert,) = parse_alerts({"alert_id": "x", "title": "purple walrus ledger"}, format="generic")
-    abstention = judge(conn, embedder, alert, policy=load_policy()).search.abstention
+    abstention = judge(sample_kb_conn, embedder, alert, policy=load_policy()).search.abstention
     assert abstention.abstained and "floor" in abstention.reason
     assert abstention.features["vec_best"] < 0.3

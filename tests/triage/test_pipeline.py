@@ -24,11 +24,6 @@ SAMPLES = Path(knowledge.SAMPLE_DIR).parent.parent / "alerts" / "samples"
 
 
 @pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
-@pytest.fixture(scope="module")
 def kb_template(pg_server) -> str:  # type: ignore[no-untyped-def]
     return str(pg_server.sample_kb_template())
 

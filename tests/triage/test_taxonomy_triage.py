@@ -39,11 +39,6 @@ AM_SAMPLES = [
 _OTHER_DIGITS = str.maketrans("0123456789", "1043678925")
 
 
-@pytest.fixture(scope="module")
-def embedder() -> LocalMiniLMEmbedder:
-    return LocalMiniLMEmbedder()
-
-
 @pytest.fixture
 def conn(pg_server: PgServer) -> Iterator[psycopg.Connection]:
     """A clone of the sample knowledge base (a sample alert is new in each test, not a repeat)."""

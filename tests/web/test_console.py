@@ -498,6 +498,7 @@ def test_the_incident_page_shows_the_triage_why_the_evidence_and_the_plan(
         "risk high",
         "connection_limit",  # failure type (from the taxonomy)
         "DBA Team",  # assignment group
+        "from signature SIG-DB-",  # and where it came from
         "Vector",  # evidence with its legs
         "BM25",
         "pg-connection-exhaustion-S1",  # the plan's steps

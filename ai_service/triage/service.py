@@ -9,7 +9,10 @@
    of one kind of failure vote together; a signature labelled ``unknown`` carries no vote. An exact tie between
    two (failure type, error class) pairs goes to the one that sorts last, so the same evidence always gives the
    same answer whatever order it was retrieved in. When no signature carries a vote (a knowledge base of
-   runbooks only), the failure type is the plan's runbook's (the top runbook's); else there is none.
+   runbooks only), the failure type is the plan's runbook's (the top runbook's); else there is none. When the
+   winning signatures' history is about another runbook than the plan's (none cites one of its steps, or has its
+   failure type without citing any), the failure type is the plan's runbook's too: the label and the plan must
+   describe the same failure, and the plan's runbook is the better-matched evidence.
 3. ``severity`` combines the alert's own severity with the winning signature's history through the ITIL
    impact x urgency matrix (``severity.py``).
 4. ``confidence`` is the probability that the plan's first step is the right one: the match probability of the
@@ -65,7 +68,8 @@ def classify(alert: NormalizedAlert, result: SearchResult, calibration: Calibrat
     no_match = result.abstention.abstained
     votes = [_vote(s) for s in result.signatures]
     failure_type = error_class = None
-    winner: SignatureHit | None = None
+    winner: SignatureHit | None = None  # the signature whose history routing weighs
+    history: SignatureHit | None = None  # the signature whose impact and urgency speak for the triage
     top = result.runbooks[0] if result.runbooks and not no_match else None
     by_failure: dict[tuple[str, str], float] = defaultdict(float)
     for vote in votes:
@@ -73,15 +77,25 @@ def classify(alert: NormalizedAlert, result: SearchResult, calibration: Calibrat
             by_failure[(vote.failure_type, vote.error_class)] += vote.weight
     if by_failure and not no_match:
         (failure_type, error_class), _ = max(by_failure.items(), key=lambda item: (item[1], item[0]))
-        winner = max(
-            (s for s in result.signatures if (s.failure_type, s.error_class) == (failure_type, error_class)),
-            key=lambda s: s.provenance.score,
-        )
+        members = [s for s in result.signatures if (s.failure_type, s.error_class) == (failure_type, error_class)]
+        winner = history = max(members, key=lambda s: s.provenance.score)
+        if (
+            top is not None
+            and taxonomy.is_known(top.failure_type)
+            and top.failure_type != failure_type
+            and not any(_agrees(s, top) for s in members)
+        ):
+            # The winning history is about another runbook than the plan's: the label follows the plan, and the
+            # history that speaks for it is that of the signatures that agree with the plan's runbook.
+            failure_type, error_class = top.failure_type, taxonomy.error_class_of(top.failure_type)
+            agreeing = [s for s in result.signatures if _agrees(s, top)]
+            history = max(agreeing, key=lambda s: s.provenance.score) if agreeing else None
+            winner = history or winner  # routing too follows the history that agrees with the plan, when any
     elif top is not None and taxonomy.is_known(top.failure_type):
         failure_type, error_class = top.failure_type, taxonomy.error_class_of(top.failure_type)
     routing = route(result, winner, no_match=no_match)
     severity, reason, impact, urgency = sev.combine(
-        alert.severity_normalized, winner.impact if winner else None, winner.urgency if winner else None
+        alert.severity_normalized, history.impact if history else None, history.urgency if history else None
     )
     evidence: list[dict[str, object]] = []
     for rb in result.runbooks:

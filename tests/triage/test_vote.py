@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from ai_service import taxonomy
 from ai_service.alerts.models import NormalizedAlert
 from ai_service.retrieval.calibration import FEATURES, Calibration
 from ai_service.retrieval.models import (
@@ -363,3 +364,47 @@ def test_fewer_than_three_are_all_matched() -> None:
     signatures = [_signature("SIG-A", "disk full", "capacity", 0.03)]
     triage = _classify(_result(signatures, runbooks=[_runbook("rb-a", 0.03)]))
     assert triage.matched_signature_ids == ["SIG-A"] and triage.matched_runbook_refs == ["rb-a"]
+
+
+# --- the label and the plan describe the same failure ------------------------------------------------------------
+
+
+def _plan_runbook(runbook_id: str, failure_type: str, team: str | None = None) -> RunbookHit:
+    return _runbook(runbook_id, 0.033).model_copy(update={"failure_type": failure_type, "team": team})
+
+
+def test_a_vote_about_another_runbook_gives_way_to_the_plans_failure_type() -> None:
+    plan = _plan_runbook("backup-job-failed", "backup_failure", team="Backup & Storage")
+    pool = [
+        _signature("SIG-DB-1", "connection_limit", "resource_exhaustion", 0.030, group="DBA Team", impact="1 - High"),
+        _signature("SIG-DB-2", "connection_limit", "resource_exhaustion", 0.028, group="DBA Team"),
+    ]
+    triage = _classify(_result(pool, runbooks=[plan]))
+    assert (triage.failure_type, triage.error_class) == ("backup_failure", taxonomy.error_class_of("backup_failure"))
+    assert triage.matched_signature_ids == []  # no signature carried the plan's failure
+    assert (triage.assignment_group, triage.assignment_group_source) == (
+        "Backup & Storage",
+        "runbook backup-job-failed",
+    )
+    assert "history" not in triage.severity_reason  # the DB history says nothing of this failure
+
+
+def test_a_weaker_signature_that_agrees_with_the_plan_speaks_for_it() -> None:
+    plan = _plan_runbook("backup-job-failed", "backup_failure")
+    pool = [
+        _signature("SIG-DB-1", "connection_limit", "resource_exhaustion", 0.030, group="DBA Team"),
+        _signature("SIG-DB-2", "connection_limit", "resource_exhaustion", 0.028, group="DBA Team"),
+        _signature("SIG-BK-1", "backup_failure", "data_integrity", 0.012, group="Storage", impact="1 - High"),
+    ]
+    triage = _classify(_result(pool, runbooks=[plan]), severity="low")
+    assert triage.failure_type == "backup_failure" and triage.matched_signature_ids == ["SIG-BK-1"]
+    assert triage.assignment_group == "Storage" and triage.impact == "1 - High"
+
+
+def test_a_vote_whose_history_cites_the_plans_steps_keeps_its_own_failure_type() -> None:
+    plan = _plan_runbook("backup-job-failed", "backup_failure")
+    citing = _signature("SIG-DISK-1", "disk_full", "resource_exhaustion", 0.030, group="Storage")
+    citing = citing.model_copy(update={"resolution_refs": ["backup-job-failed-S2"]})
+    triage = _classify(_result([citing], runbooks=[plan]))
+    # Its tickets were fixed with the plan's runbook: a full disk that failed the backup is still a full disk.
+    assert (triage.failure_type, triage.matched_signature_ids) == ("disk_full", ["SIG-DISK-1"])

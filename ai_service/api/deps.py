@@ -7,10 +7,8 @@ work to the thread pool themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
-import psycopg
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -18,6 +16,10 @@ from ai_service.auth.models import Permission, Principal
 from ai_service.auth.service import authenticate
 from ai_service.errors import PermissionDeniedError
 from ai_service.service.runtime import Runtime
+
+# The request's runtime and pooled connection: one definition, shared with the console.
+from ai_service.web.access import ConnectionDep as ConnectionDep
+from ai_service.web.access import RuntimeDep as RuntimeDep
 
 #: The caller in the open local mode (NOCAI_OPEN_ACCESS): an admin that approves as an admin.
 OPEN_PRINCIPAL = Principal(name="local (open access)", role="admin", policy_roles=["admin"])
@@ -28,23 +30,6 @@ _ROLE_FOR: dict[Permission, str] = {
     "respond": "responder or admin",
     "admin": "admin",
 }
-
-
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-def get_connection(runtime: RuntimeDep) -> Iterator[psycopg.Connection]:
-    """A pooled connection for the request (autocommit; writes open their own transactions)."""
-    with runtime.pool.connection() as conn:
-        yield conn
-
-
-ConnectionDep = Annotated[psycopg.Connection, Depends(get_connection)]
 
 
 _BEARER = HTTPBearer(auto_error=False, description="An API token: `nocai tokens create --role ROLE`.")

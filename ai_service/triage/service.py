@@ -36,13 +36,13 @@ from dataclasses import dataclass
 from ai_service import taxonomy
 from ai_service.alerts.models import NormalizedAlert
 from ai_service.retrieval.calibration import Calibration
-from ai_service.retrieval.models import Provenance, RunbookHit, SearchResult, SignatureHit
+from ai_service.retrieval.models import Provenance, RunbookHit, SearchResult, SignatureHit, SignatureRecord
 from ai_service.retrieval.service import load_calibration
 from ai_service.triage import severity as sev
 from ai_service.triage.models import SignatureVote, Triage
 
 
-def track_record(hit: SignatureHit) -> float:
+def track_record(hit: SignatureRecord) -> float:
     """How often responders confirmed this signature's matches, Laplace-smoothed: ``(confirmed + 1) / (judged +
     2)``. One half until anyone has judged it; only feedback moves it (``ai_service.feedback``), so a triage never
     changes the weights the next triage reads."""

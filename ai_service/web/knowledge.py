@@ -20,6 +20,7 @@ from ai_service.retrieval.query_text import SearchQuery
 from ai_service.retrieval.service import SearchOptions, search
 from ai_service.retrieval.store import Filters
 from ai_service.textnorm import normalize_text
+from ai_service.triage.service import track_record
 from ai_service.web import views
 from ai_service.web.access import ConnectionDep, Reader, RuntimeDep
 from ai_service.web.render import page
@@ -29,11 +30,6 @@ router = APIRouter(prefix="/knowledge", route_class=ConsoleRoute, include_in_sch
 
 Kind = Literal["all", "runbooks", "steps", "signatures"]
 KINDS: tuple[Kind, ...] = ("all", "runbooks", "steps", "signatures")
-
-
-def track_weight(confirmed: int, judged: int) -> float:
-    """A signature's weight in triage votes: ``(confirmed + 1) / (judged + 2)`` (0.5 before any judgement)."""
-    return (confirmed + 1) / (judged + 2)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -110,7 +106,7 @@ def signature_page(
         "signature.html",
         visitor,
         signature=found,
-        weight=track_weight(found.confirmed_count, found.match_count),
+        weight=track_record(found),
         steps=[(s, records.get(s.step_id)) for s in steps],
         missing=[ref for ref in found.resolution_refs if ref not in {s.step_id for s in steps}],
     )

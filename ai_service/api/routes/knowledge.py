@@ -30,6 +30,7 @@ from ai_service.retrieval.query_text import SearchQuery
 from ai_service.retrieval.service import SearchOptions, search
 from ai_service.retrieval.store import Filters
 from ai_service.textnorm import normalize_text
+from ai_service.triage.service import track_record
 from ai_service.vocabulary import RiskLevel
 
 router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"], responses=ERROR_RESPONSES)
@@ -115,9 +116,7 @@ def get_signature(
     found = retrieval_store.signatures_by_id(conn, [signature_id]).get(signature_id)
     if found is None:
         raise NotFoundError(f"no signature {signature_id}", hint="search the knowledge base to find its id")
-    return SignatureDetail(
-        **found.model_dump(), track_record=round((found.confirmed_count + 1) / (found.match_count + 2), 4)
-    )
+    return SignatureDetail(**found.model_dump(), track_record=round(track_record(found), 4))
 
 
 @router.get("/stats", response_model=store.KnowledgeStats, summary="What the knowledge base holds")

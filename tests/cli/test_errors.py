@@ -7,7 +7,6 @@ in-process through :func:`ai_service.cli.console.report_error`.
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 from pathlib import Path
 
@@ -27,27 +26,8 @@ from ai_service.errors import (
     NotFoundError,
 )
 from db.migrate import discover
-from tests.conftest import PYTHON, REPO_ROOT
-
-_NOCAI_SCRIPT = Path(PYTHON).parent / "nocai"
-NOCAI: list[str] = [str(_NOCAI_SCRIPT)] if _NOCAI_SCRIPT.exists() else [PYTHON, "-m", "ai_service.cli.app"]
-
-
-def nocai(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*NOCAI, *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-
-
-def describe(proc: subprocess.CompletedProcess[str]) -> str:
-    return f"{shlex.join(proc.args)} -> {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+from tests.support.cli import describe
+from tests.support.cli import run_nocai as nocai
 
 
 def assert_clean_error(proc: subprocess.CompletedProcess[str], code: int, message: str) -> list[str]:

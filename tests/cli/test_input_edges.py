@@ -19,9 +19,9 @@ import psycopg
 import pytest
 
 from tests.cli.conftest import Cli, CliOn, Result
-from tests.cli.test_errors import NOCAI, describe
 from tests.cli.test_output import body, sample
 from tests.conftest import REPO_ROOT
+from tests.support.cli import NOCAI, describe
 
 DEEP = 10_000
 

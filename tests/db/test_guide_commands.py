@@ -18,7 +18,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -35,7 +34,9 @@ from db import verify as verify_mod
 from db.migrate import discover
 from db.sqlscript import split_statements
 from tests.conftest import PYTHON, REPO_ROOT
+from tests.support.cli import NOCAI
 from tests.support.openai_server import embedding_server
+from tests.support.waiting import free_port
 
 # The files the guide's commands know (001-005); later migrations must be applied, rolled back and re-applied
 # along with them, so the full list comes from db/migrations.
@@ -66,9 +67,6 @@ _GUIDE_CANDIDATES = (
 #: The guide's "Check Vector Indexes" query as the guide writes it (the repository's copy of the guide shows the
 #: corrected one), so that the test proving it wrong runs in any clone; checked against the seed where present.
 GUIDE_VECTOR_INDEXES_SQL = Path(__file__).parent / "fixtures" / "guide_check_vector_indexes.sql"
-
-_NOCAI_SCRIPT = Path(PYTHON).parent / "nocai"
-NOCAI: list[str] = [str(_NOCAI_SCRIPT)] if _NOCAI_SCRIPT.exists() else [PYTHON, "-m", "ai_service.cli.app"]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -609,12 +607,6 @@ def test_backup_then_restore_into_fresh_database(
 # ------------------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _compose_command() -> list[str]:
     """The guide's docker-compose `command:` as the argv compose would run."""
     compose = yaml.safe_load(guide_block("Docker Compose", "yaml"))
@@ -681,7 +673,7 @@ def serve_until_ready(argv: list[str], env: dict[str, str], log: Path, *, timeou
 
 
 def test_compose_command_migrates_then_serves(fresh_db_url: str, nocai_env: dict[str, str], tmp_path: Path) -> None:
-    env = user_env(nocai_env, DATABASE_URL=fresh_db_url, NOCAI_PORT=str(_free_port()))
+    env = user_env(nocai_env, DATABASE_URL=fresh_db_url, NOCAI_PORT=str(free_port()))
     body = serve_until_ready(_compose_command(), env, tmp_path / "service.log")
     assert body["status"] == "ready" and body["migrations"] == len(MIGRATIONS), body
     log = (tmp_path / "service.log").read_text()
@@ -690,7 +682,7 @@ def test_compose_command_migrates_then_serves(fresh_db_url: str, nocai_env: dict
 
 
 def test_service_alone_migrates_an_empty_database(fresh_db_url: str, nocai_env: dict[str, str], tmp_path: Path) -> None:
-    env = user_env(nocai_env, DATABASE_URL=fresh_db_url, NOCAI_PORT=str(_free_port()))
+    env = user_env(nocai_env, DATABASE_URL=fresh_db_url, NOCAI_PORT=str(free_port()))
     body = serve_until_ready([PYTHON, "-m", "ai_service.main"], env, tmp_path / "service.log")
     assert body["status"] == "ready"
     assert [r[0] for r in ledger(fresh_db_url)] == VERSIONS
@@ -702,7 +694,7 @@ def test_service_refuses_vectors_of_another_model(migrated_db_url: str, nocai_en
     env = user_env(
         nocai_env,
         DATABASE_URL=migrated_db_url,
-        NOCAI_PORT=str(_free_port()),
+        NOCAI_PORT=str(free_port()),
         NOCAI_EMBEDDING_MODEL="other-model",
         NOCAI_EMBEDDING_DIMENSION="768",
     )
@@ -722,7 +714,7 @@ def test_service_adopts_configured_model_on_empty_store(
         env = user_env(
             nocai_env,
             DATABASE_URL=migrated_db_url,
-            NOCAI_PORT=str(_free_port()),
+            NOCAI_PORT=str(free_port()),
             NOCAI_EMBEDDING_PROVIDER="openai",
             NOCAI_EMBEDDING_URL=embedding_url,
             NOCAI_EMBEDDING_MODEL="other-model",

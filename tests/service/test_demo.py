@@ -10,17 +10,14 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
-from tests.conftest import PYTHON, PgServer
-from tests.service.test_service_process import free_port
-
-_SCRIPT = Path(PYTHON).parent / "nocai"
-NOCAI = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "ai_service.cli.app"]
+from tests.conftest import PgServer
+from tests.support.cli import NOCAI
+from tests.support.waiting import free_port
 
 
 @pytest.fixture

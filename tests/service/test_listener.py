@@ -12,12 +12,11 @@ import socket
 
 from ai_service.api.server import _bind
 from ai_service.config import Settings
+from tests.support.waiting import free_port
 
 
 def test_accepted_connections_have_tcp_nodelay() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     listener = _bind(Settings(host="127.0.0.1", port=port))
     seen: list[int] = []
 

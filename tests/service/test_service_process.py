@@ -17,13 +17,12 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import psutil
@@ -43,39 +42,18 @@ from db.migrate import discover
 from db.queries import scalar
 from tests.conftest import PYTHON, REPO_ROOT, PgServer
 from tests.support.chat_server import Reply, advice, chat_server, completion
+from tests.support.cli import NOCAI, describe, run_nocai
 from tests.support.openai_server import hashed_vector
+from tests.support.waiting import free_port, wait_for
 
-_NOCAI_SCRIPT = Path(PYTHON).parent / "nocai"
-NOCAI: list[str] = [str(_NOCAI_SCRIPT)] if _NOCAI_SCRIPT.exists() else [PYTHON, "-m", "ai_service.cli.app"]
 SERVICE: list[str] = [PYTHON, "-m", "ai_service.main"]
 SAMPLE_PAYLOAD = REPO_ROOT / "ai_service" / "alerts" / "samples" / "am_postgres_connections.json"
 SIGTERM_EXIT = (0, -signal.SIGTERM)  # a clean stop, or the signal re-raised after it
-
-T = TypeVar("T")
 
 
 # ------------------------------------------------------------------------------------------------------
 # Helpers: ports, waits, processes, payloads, tokens
 # ------------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(check: Callable[[], T | None], *, timeout: float, what: str, explain: Callable[[], str] = lambda: "") -> T:
-    """Poll ``check`` until it returns something truthy; fail (saying ``what`` and ``explain()``) after
-    ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:g}s\n{explain()}")
-        time.sleep(0.1)
 
 
 def exited(pid: int) -> bool:
@@ -84,23 +62,6 @@ def exited(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def run_cli(*args: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*NOCAI, *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-
-
-def describe(proc: subprocess.CompletedProcess[str]) -> str:
-    return f"{proc.args} -> {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
 
 
 @dataclass
@@ -327,11 +288,11 @@ def test_service_on_the_embedded_default_triages_a_webhook_and_stops_its_server(
     env = embedded_env
     pgdata = Path(env["NOCAI_DATA_DIR"]) / "pg"
     for args in (("db", "init"), ("kb", "load-sample")):
-        proc = run_cli(*args, env=env, timeout=240)
+        proc = run_nocai(*args, env=env, timeout=240)
         assert proc.returncode == 0, describe(proc)
     secrets = {}
     for role in ("ingest", "viewer"):
-        proc = run_cli("tokens", "create", "--role", role, "--name", f"test-{role}", env=env)
+        proc = run_nocai("tokens", "create", "--role", role, "--name", f"test-{role}", env=env, timeout=90)
         assert proc.returncode == 0, describe(proc)
         last = proc.stdout.splitlines()[-1]
         assert last == last.strip() and last.startswith("nocai_") and " " not in last, describe(proc)
@@ -367,9 +328,9 @@ def test_service_on_the_embedded_default_triages_a_webhook_and_stops_its_server(
     assert refused.status_code == 403, "an ingest token may only send alerts"
 
     # The CLI joins the running server and leaves it running when it exits.
-    listed = run_cli("incidents", "list", env=env)
+    listed = run_nocai("incidents", "list", env=env, timeout=90)
     assert listed.returncode == 0 and receipt["incident_id"] in listed.stdout, describe(listed)
-    queue = run_cli("queue", "status", env=env)
+    queue = run_nocai("queue", "status", env=env, timeout=90)
     assert queue.returncode == 0 and "done 1" in queue.stdout and "dead 0" in queue.stdout, describe(queue)
     assert service.proc.poll() is None, service.output()
     assert embedded.status(pgdata).pid == server.pid, "the embedded server was stopped or replaced under the service"
@@ -531,13 +492,13 @@ def test_an_item_that_keeps_failing_ends_dead_and_retry_brings_it_back(
         assert dead.last_error and "ExternalServiceError" in dead.last_error and "HTTP 500" in dead.last_error
         assert count(url, "triage_results", dead.incident_id) == 0
 
-        status = run_cli("queue", "status", env=env)
+        status = run_nocai("queue", "status", env=env, timeout=90)
         assert status.returncode == 0, describe(status)
         assert "dead 1" in status.stdout and str(item_id) in status.stdout, describe(status)
         assert "HTTP 500" in status.stdout, describe(status)
 
         endpoint.failing = False
-        retried = run_cli("queue", "retry", env=env)
+        retried = run_nocai("queue", "retry", env=env, timeout=90)
         assert retried.returncode == 0 and f"queued again: {item_id}" in retried.stdout, describe(retried)
         done = wait_for(
             lambda: (current := work_item(url, item_id)).status == "done" and current,
@@ -697,7 +658,7 @@ def test_service_chores_before_the_first_migration_say_what_to_run(
     """An operator who creates the first token before the service's first start is told to migrate."""
     env = {**nocai_env, "DATABASE_URL": fresh_db_url}
     for args in (("tokens", "create", "--role", "ingest"), ("queue", "status")):
-        proc = run_cli(*args, env=env)
+        proc = run_nocai(*args, env=env, timeout=90)
         assert "Traceback" not in proc.stderr, describe(proc)
         assert proc.returncode == 2, describe(proc)
         assert proc.stderr.startswith("error: the database is not"), describe(proc)

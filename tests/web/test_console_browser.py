@@ -16,14 +16,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -35,6 +33,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import PYTHON, REPO_ROOT, PgServer
+from tests.support.waiting import free_port, wait_for
 from tests.web.test_console import make_tokens, sample_kb_template, sample_payload, with_instance
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -50,26 +49,6 @@ pytestmark = pytest.mark.skipif(
     reason=f"headless Chromium is not installed ({CHROMIUM}, {CHROMEDRIVER}): "
     "apt-get install chromium chromium-driver (.ci/run does it on a CI machine)",
 )
-
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:g}s")
-        time.sleep(0.2)
 
 
 @dataclass
@@ -104,7 +83,7 @@ class Live:
             detail: dict[str, Any] = response.json()
             return detail if detail.get("triage") is not None else None
 
-        return wait_for(check, timeout=90, what=f"the triage of incident {incident_id}")
+        return wait_for(check, timeout=90, what=f"the triage of incident {incident_id}", every=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +120,7 @@ def live(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
             except httpx.HTTPError:
                 return False
 
-        wait_for(ready, timeout=90, what="the service to be ready")
+        wait_for(ready, timeout=90, what="the service to be ready", every=0.2)
         yield Live(base=base, tokens=make_tokens(url), log=log)
     finally:
         if process.poll() is None:

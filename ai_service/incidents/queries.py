@@ -20,6 +20,13 @@ from ai_service.resolution import store as resolution_store
 def incident_detail(conn: psycopg.Connection, incident_id: uuid.UUID) -> IncidentDetail:
     """The incident with its alert, latest triage and plan, every triage → resolution link, every resolution
     move and its work items; NotFoundError when there is none."""
+    # The work items first: a worker commits the triage, the incident's summary and its item's end together, so
+    # an item read as done means the incident read after it carries that triage. Read the other way round, a
+    # triage committed between the two reads showed a finished item beside an incident not yet triaged.
+    work = [
+        WorkItemSummary.model_validate(item.model_dump())
+        for item in queue_store.items(conn, statuses=("queued", "running", "done", "dead"), incident_id=incident_id)
+    ]
     incident = store.get_incident(conn, incident_id)
     if incident is None:
         raise NotFoundError(f"no incident {incident_id}", hint="list the incidents to find its id")
@@ -27,10 +34,7 @@ def incident_detail(conn: psycopg.Connection, incident_id: uuid.UUID) -> Inciden
     incident.resolutions = resolution_store.resolutions_of(conn, incident_id)
     incident.events = resolution_store.events_of(conn, incident_id)
     incident.feedback = feedback_store.feedback_of(conn, incident_id)
-    incident.work = [
-        WorkItemSummary.model_validate(item.model_dump())
-        for item in queue_store.items(conn, statuses=("queued", "running", "done", "dead"), incident_id=incident_id)
-    ]
+    incident.work = work
     return incident
 
 

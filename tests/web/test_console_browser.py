@@ -260,6 +260,8 @@ def test_an_on_call_engineer_works_an_incident_in_a_real_browser(live: Live, bro
     step = driver.find_element(By.CSS_SELECTOR, "ol.steps > li.step")
     step_id = (step.get_attribute("id") or "").removeprefix("step-")
     step.find_element(By.CSS_SELECTOR, "button[value=fixed_it]").click()
+    # The acceptance's flash is still on screen until the form's answer replaces the page: wait for it to go.
+    wait(driver, ec.staleness_of(flash), "the page after the step's feedback")
     flash = wait(driver, ec.presence_of_element_located((By.ID, "flash")), "the feedback's flash")
     assert f"{step_id}: “fixed it” recorded" in flash.text
     assert "one more confirmed fix for" in flash.text and "fixed it 1 of 1 time" in flash.text
